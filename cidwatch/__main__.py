@@ -1,0 +1,5 @@
+import sys
+
+from cidwatch.cli import main
+
+sys.exit(main())

@@ -1,0 +1,51 @@
+"""The `cidwatch` command line: one sub-command per module, each registering its own parser.
+
+Every flag that has an environment equivalent says so in `--help`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Modules that define `register(subparsers)`; each adds its sub-commands and sets `func` on them.
+COMMAND_MODULES = (
+    "cidwatch.replay_cmd",
+    "cidwatch.rules_cmd",
+)
+
+
+class CliError(Exception):
+    """A user-facing error: printed without a traceback, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cidwatch",
+        description="Caller-ID compliance monitor: rules over call-detail records, in replay or in a stream.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except CliError as exc:
+        print(f"cidwatch: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
