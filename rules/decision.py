@@ -1,0 +1,70 @@
+"""The decision: the output contract read by dialers, Alertmanager and compliance officers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from streams.cdr import iso_utc
+
+
+def scope_key(scope: dict[str, str]) -> str:
+    """Canonical text of a scope, so equal scopes give equal keys and ids."""
+    return json.dumps(scope, sort_keys=True, separators=(",", ":"))
+
+
+def decision_id(*parts: str) -> str:
+    """Deterministic id from what identifies a decision: the same input gives the same id anywhere."""
+    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+    return digest[:32]
+
+
+def block_key(caller_id: str, rule: str, scope: dict[str, str]) -> str:
+    """Key of the compacted blocks topic: one rule's unblock never lifts another rule's block."""
+    return f"{caller_id}|{rule}|{scope_key(scope)}"
+
+
+@dataclass(frozen=True)
+class Decision:
+    id: str
+    kind: str  # alert | block | unblock
+    rule: str
+    severity: str
+    caller_id: str
+    call_id: str | None
+    tenant: str | None
+    at: datetime
+    scope: dict[str, str] = field(default_factory=dict)
+    until: datetime | None = None
+    count: int = 1
+    threshold: float | None = None
+    message: str = ""
+    source: str = ""
+
+    @property
+    def block_key(self) -> str:
+        return block_key(self.caller_id, self.rule, self.scope)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "rule": self.rule,
+            "severity": self.severity,
+            "caller_id": self.caller_id,
+            "call_id": self.call_id,
+            "tenant": self.tenant,
+            "at": iso_utc(self.at),
+            "scope": dict(self.scope),
+            "until": None if self.until is None else iso_utc(self.until),
+            "count": self.count,
+            "threshold": self.threshold,
+            "message": self.message,
+            "source": self.source,
+        }
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False).encode()

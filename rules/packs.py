@@ -1,0 +1,190 @@
+"""Rule packs: the rules as data (one YAML file per jurisdiction), validated with clear errors.
+
+The engine implements each rule id once; a pack says whether it runs and with which thresholds,
+window, time zone and citation, so a user tunes a threshold in a file, never in code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from streams.cdr import CdrError, zone
+
+PACKS_DIR = Path(__file__).parent / "packs"
+KINDS = ("alert", "block", "threshold")
+SEVERITIES = ("info", "warning", "critical")
+WINDOWS = ("utc_day", "local_day", "standing")
+RULE_KEYS = {"id", "description", "kind", "severity", "thresholds", "window", "timezone", "source",
+             "enabled", "params"}
+
+# What the engine implements: rule id -> the kind of rule and the window it needs.
+CATALOGUE: dict[str, tuple[str, tuple[str, ...]]] = {
+    "cli.invalid": ("alert", ("utc_day", "local_day")),
+    "cli.not_authorized": ("block", ("standing",)),
+    "us.tollfree_to_tollfree": ("block", ("standing",)),
+    "tollfree.international": ("alert", ("utc_day", "local_day")),
+    "au.cli_not_permitted": ("block", ("standing",)),
+    "uk.cli_not_permitted": ("block", ("standing",)),
+    "fr.daily_limit": ("threshold", ("local_day", "utc_day")),
+    "fr.callback_unanswered": ("alert", ("local_day", "utc_day")),
+    "us.cnam_missing": ("alert", ("utc_day", "local_day")),
+    "spam.label_risk": ("threshold", ("utc_day",)),
+}
+
+
+class PackError(ValueError):
+    """A rule pack that cannot be used; the message names the file, rule and field."""
+
+
+@dataclass(frozen=True)
+class Threshold:
+    at: float
+    kind: str  # alert | block
+    severity: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    description: str
+    kind: str
+    severity: str | None
+    window: str
+    timezone: str
+    source: str
+    thresholds: tuple[Threshold, ...] = ()
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RulePack:
+    """The enabled rules by id. Rules absent from the packs do not run."""
+
+    rules: Mapping[str, Rule]
+
+    def get(self, rule_id: str) -> Rule | None:
+        return self.rules.get(rule_id)
+
+    def __contains__(self, rule_id: str) -> bool:
+        return rule_id in self.rules
+
+
+def load_packs(directory: str | Path | None = None) -> RulePack:
+    """Load every `*.yaml` pack of a directory (default: the shipped packs)."""
+    directory = Path(directory) if directory else PACKS_DIR
+    if not directory.is_dir():
+        raise PackError(f"{directory}: not a directory of rule packs")
+    files = sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
+    if not files:
+        raise PackError(f"{directory}: no *.yaml rule packs found")
+    rules: dict[str, Rule] = {}
+    origin: dict[str, Path] = {}
+    for path in files:
+        for rule in load_pack_file(path):
+            if rule.id in rules:
+                raise PackError(f"{path}: rule {rule.id} is also defined in {origin[rule.id]}")
+            origin[rule.id] = path
+            rules[rule.id] = rule
+    return RulePack({rule_id: rule for rule_id, rule in rules.items()})
+
+
+def load_pack_file(path: str | Path) -> list[Rule]:
+    """Parse and validate one pack file; disabled rules are validated and then left out."""
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PackError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise PackError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(document, Mapping) or not isinstance(document.get("rules"), list):
+        raise PackError(f"{path}: expected a mapping with a 'rules:' list")
+    rules = []
+    for index, entry in enumerate(document["rules"]):
+        where = f"{path}: rules[{index}]"
+        if isinstance(entry, Mapping) and entry.get("id"):
+            where += f" ({entry['id']})"
+        rule = _rule(entry, where)
+        if entry.get("enabled", True):
+            rules.append(rule)
+    return rules
+
+
+def _rule(entry: Any, where: str) -> Rule:
+    if not isinstance(entry, Mapping):
+        raise PackError(f"{where}: expected a mapping")
+    unknown = set(entry) - RULE_KEYS
+    if unknown:
+        raise PackError(f"{where}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
+    rule_id = _text(entry, "id", where)
+    if rule_id not in CATALOGUE:
+        raise PackError(f"{where}: field id: unknown rule {rule_id!r}; known: {', '.join(CATALOGUE)}")
+    expected_kind, windows = CATALOGUE[rule_id]
+    kind = _text(entry, "kind", where)
+    if kind != expected_kind:
+        raise PackError(f"{where}: field kind: {rule_id} is a {expected_kind} rule, got {kind!r}")
+    window = _text(entry, "window", where)
+    if window not in windows:
+        raise PackError(f"{where}: field window: {rule_id} takes {' or '.join(windows)}, got {window!r}")
+    timezone = str(entry.get("timezone") or "UTC")
+    try:
+        zone(timezone)
+    except CdrError as exc:
+        raise PackError(f"{where}: field timezone: {exc.reason}") from exc
+    if "enabled" in entry and not isinstance(entry["enabled"], bool):
+        raise PackError(f"{where}: field enabled: expected true or false")
+    params = entry.get("params") or {}
+    if not isinstance(params, Mapping):
+        raise PackError(f"{where}: field params: expected a mapping")
+    thresholds = _thresholds(entry, where) if kind == "threshold" else ()
+    severity = None if kind == "threshold" else _severity(entry.get("severity"), where, "severity")
+    return Rule(
+        id=rule_id,
+        description=_text(entry, "description", where),
+        kind=kind,
+        severity=severity,
+        window=window,
+        timezone=timezone,
+        source=_text(entry, "source", where),
+        thresholds=thresholds,
+        params=dict(params),
+    )
+
+
+def _text(entry: Mapping[str, Any], key: str, where: str) -> str:
+    value = entry.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise PackError(f"{where}: field {key}: required, a non-empty string")
+    return " ".join(value.split())
+
+
+def _severity(value: Any, where: str, key: str) -> str:
+    if value not in SEVERITIES:
+        raise PackError(f"{where}: field {key}: must be one of {', '.join(SEVERITIES)}, got {value!r}")
+    return str(value)
+
+
+def _thresholds(entry: Mapping[str, Any], where: str) -> tuple[Threshold, ...]:
+    raw = entry.get("thresholds")
+    if not isinstance(raw, list) or not raw:
+        raise PackError(f"{where}: field thresholds: required, a non-empty list of {{at, kind, severity}}")
+    thresholds = []
+    for index, item in enumerate(raw):
+        here = f"{where}: thresholds[{index}]"
+        if not isinstance(item, Mapping) or set(item) != {"at", "kind", "severity"}:
+            raise PackError(f"{here}: expected exactly the fields at, kind, severity")
+        at = item["at"]
+        if isinstance(at, bool) or not isinstance(at, int | float) or at <= 0:
+            raise PackError(f"{here}: field at: expected a positive number, got {at!r}")
+        if item["kind"] not in ("alert", "block"):
+            raise PackError(f"{here}: field kind: must be alert or block, got {item['kind']!r}")
+        thresholds.append(Threshold(at, item["kind"], _severity(item["severity"], here, "severity")))
+    levels = [threshold.at for threshold in thresholds]
+    if levels != sorted(set(levels)):
+        raise PackError(f"{where}: field thresholds: 'at' values must be strictly ascending, got {levels}")
+    return tuple(thresholds)
