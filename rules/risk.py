@@ -5,13 +5,13 @@ model: Hiya, TNS and First Orion do not publish theirs. Pure and deterministic: 
 clock, the caller passes event times, so replay and stream give the same score for the same calls.
 
 State is bounded whatever the traffic: counters in fixed time buckets (5 minutes over 24 h) and, for
-distinct destinations, a k-minimum-values sketch per hour (exact up to k distinct keys). Destinations
+distinct destinations, at most `distinct_cap` 32-bit hashes with the hour each was last called (exact
+up to the cap; past it, new destinations are counted as distinct, an upper bound). Destinations
 arrive already hashed and are hashed again to 32 bits here: no destination is ever stored in clear.
 """
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import math
 from collections.abc import Mapping
@@ -28,7 +28,6 @@ CALLS, ANSWERED, SHORT, R603, R607, R608, ATT_A, ATT_B, ATT_C = range(9)
 COUNTERS = 9
 REJECTION_INDEX = {603: R603, 607: R607, 608: R608}
 ATTESTATION_INDEX = {"A": ATT_A, "B": ATT_B, "C": ATT_C}
-SKETCH_SPACE = 2**32
 STATE_VERSION = 1
 
 
@@ -67,8 +66,8 @@ class RiskConfig:
     window_s: int = 86_400
     bucket_s: int = 300
     burst_s: int = 3_600
-    sketch_slot_s: int = 3_600
-    sketch_k: int = 256
+    distinct_slot_s: int = 3_600  # destinations remember the hour they were last called
+    distinct_cap: int = 512  # destinations tracked exactly per caller ID
 
     def __post_init__(self) -> None:
         unknown = set(self.weights) - set(FACTORS)
@@ -76,11 +75,11 @@ class RiskConfig:
             raise ValueError(f"risk config: unknown factor weight(s) {', '.join(sorted(unknown))}")
         if sum(self.weights.values()) <= 0 or min(self.weights.values(), default=0) < 0:
             raise ValueError("risk config: weights must be non-negative and not all zero")
-        for name in ("window_s", "burst_s", "sketch_slot_s"):
+        for name in ("window_s", "burst_s", "distinct_slot_s"):
             if getattr(self, name) % self.bucket_s:
                 raise ValueError(f"risk config: {name} must be a multiple of bucket_s")
-        if self.window_s % self.sketch_slot_s:
-            raise ValueError("risk config: window_s must be a multiple of sketch_slot_s")
+        if self.window_s % self.distinct_slot_s:
+            raise ValueError("risk config: window_s must be a multiple of distinct_slot_s")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RiskConfig:
@@ -114,7 +113,7 @@ class RiskScore:
     inputs: dict[str, float] = field(default_factory=dict)
 
     def severity(self, config: RiskConfig | None = None) -> str | None:
-        """"critical", "warning" or None against the configured thresholds."""
+        """The alert severity this score deserves (critical, warning or None) under `config`."""
         config = config or DEFAULT_CONFIG
         if self.score >= config.critical_at:
             return "critical"
@@ -131,7 +130,7 @@ def ramp(value: float, low: float, high: float) -> float:
     return min(1.0, max(0.0, (value - low) / (high - low)))
 
 
-def sketch_hash(destination_key: str) -> int:
+def destination_hash(destination_key: str) -> int:
     """32-bit hash of an (already hashed) destination key: stable across processes, unlike hash()."""
     return int.from_bytes(hashlib.blake2b(destination_key.encode(), digest_size=4).digest(), "big")
 
@@ -143,12 +142,16 @@ def _epoch(moment: datetime, name: str) -> float:
 
 
 class RiskState:
-    """One caller ID's recent traffic, in bounded memory; serialisable for a changelog table."""
+    """One caller ID's recent traffic, in bounded memory; serialisable for a changelog table.
+
+    Scores are meant for `now` at or after the newest call added (the stream's event time).
+    """
 
     def __init__(self, config: RiskConfig | None = None) -> None:
         self.config = config or DEFAULT_CONFIG
         self.buckets: dict[int, list[int]] = {}  # bucket index -> COUNTERS counters
-        self.sketches: dict[int, list[int]] = {}  # hour slot -> sorted k smallest destination hashes
+        self.seen: dict[int, int] = {}  # destination hash -> hour slot it was last called in
+        self.overflow: dict[int, int] = {}  # hour slot -> calls to untracked destinations (cap reached)
         self.high_water: int | None = None  # newest bucket index seen
         self.late = 0  # records dropped because older than the window
 
@@ -158,7 +161,7 @@ class RiskState:
 
     @property
     def _window_slots(self) -> int:
-        return self.config.window_s // self.config.sketch_slot_s
+        return self.config.window_s // self.config.distinct_slot_s
 
     def add(
         self,
@@ -180,7 +183,7 @@ class RiskState:
             self.high_water = index
             self._prune()
         self._count(index, answered, duration_s, sip_code, attestation)
-        self._sketch(math.floor(seconds / self.config.sketch_slot_s), sketch_hash(destination_key))
+        self._remember(math.floor(seconds / self.config.distinct_slot_s), destination_hash(destination_key))
         return True
 
     def _count(
@@ -197,17 +200,14 @@ class RiskState:
         if attestation and attestation.upper() in ATTESTATION_INDEX:
             bucket[ATTESTATION_INDEX[attestation.upper()]] += 1
 
-    def _sketch(self, slot: int, value: int) -> None:
-        """Keep the k smallest distinct hashes of the slot: exact below k, an estimator above."""
-        values = self.sketches.setdefault(slot, [])
-        position = bisect.bisect_left(values, value)
-        if position < len(values) and values[position] == value:
-            return
-        if len(values) >= self.config.sketch_k:
-            if position >= len(values):
-                return
-            values.pop()
-        values.insert(position, value)
+    def _remember(self, slot: int, value: int) -> None:
+        """Track a destination exactly while under the cap; past it, count it as new (upper bound)."""
+        if value in self.seen:
+            self.seen[value] = max(self.seen[value], slot)
+        elif len(self.seen) < self.config.distinct_cap:
+            self.seen[value] = slot
+        else:
+            self.overflow[slot] = self.overflow.get(slot, 0) + 1
 
     def _prune(self) -> None:
         """Forget what fell out of the window behind the high-water mark: memory stays bounded."""
@@ -215,9 +215,11 @@ class RiskState:
         oldest = self.high_water - self._window_buckets
         for index in [i for i in self.buckets if i <= oldest]:
             del self.buckets[index]
-        newest_slot = self.high_water * self.config.bucket_s // self.config.sketch_slot_s
-        for slot in [s for s in self.sketches if s <= newest_slot - self._window_slots]:
-            del self.sketches[slot]
+        oldest_slot = self.high_water * self.config.bucket_s // self.config.distinct_slot_s - self._window_slots
+        for value in [v for v, slot in self.seen.items() if slot <= oldest_slot]:
+            del self.seen[value]
+        for slot in [s for s in self.overflow if s <= oldest_slot]:
+            del self.overflow[slot]
 
     def totals(self, now: datetime) -> tuple[list[int], int]:
         """Counters summed over the 24 h ending with the bucket of `now`, and the busiest hour."""
@@ -241,34 +243,30 @@ class RiskState:
             peak = max(peak, running)
         return peak
 
-    def distinct_destinations(self, now: datetime) -> float:
-        """Distinct destination keys over the window's hour slots (exact up to sketch_k)."""
-        now_slot = math.floor(_epoch(now, "now") / self.config.sketch_slot_s)
-        union = sorted({
-            value
-            for slot, values in self.sketches.items()
-            if now_slot - self._window_slots < slot <= now_slot
-            for value in values
-        })
-        k = self.config.sketch_k
-        if len(union) < k:
-            return float(len(union))
-        return (k - 1) * SKETCH_SPACE / (union[k - 1] + 1)
+    def distinct_destinations(self, now: datetime) -> int:
+        """Destinations last called in the window's hour slots, plus calls past the cap."""
+        now_slot = math.floor(_epoch(now, "now") / self.config.distinct_slot_s)
+        in_window = range(now_slot - self._window_slots + 1, now_slot + 1)
+        tracked = sum(1 for slot in self.seen.values() if slot in in_window)
+        return tracked + sum(n for slot, n in self.overflow.items() if slot in in_window)
 
     def score(self, now: datetime) -> RiskScore:
         """The risk at `now` (an event time: the caller's clock, never the wall clock)."""
         totals, peak = self.totals(now)
-        distinct = self.distinct_destinations(now) if totals[CALLS] else 0.0
-        return score_totals(totals, peak, distinct, self.config)
+        return score_totals(totals, peak, self.distinct_destinations(now), self.config)
 
     def to_dict(self) -> dict[str, Any]:
-        """Compact JSON-ready form: bucket rows `[index, *counters]`, sketches `[slot, *hashes]`."""
+        """Compact JSON-ready form: bucket rows `[index, *counters]`, destinations `[slot, *hashes]`."""
+        by_slot: dict[int, list[int]] = {}
+        for value, slot in self.seen.items():
+            by_slot.setdefault(slot, []).append(value)
         return {
             "v": STATE_VERSION,
             "hw": self.high_water,
             "late": self.late,
             "b": [[index, *counts] for index, counts in sorted(self.buckets.items())],
-            "d": [[slot, *values] for slot, values in sorted(self.sketches.items())],
+            "d": [[slot, *sorted(values)] for slot, values in sorted(by_slot.items())],
+            "o": [[slot, n] for slot, n in sorted(self.overflow.items())],
         }
 
     @classmethod
@@ -283,12 +281,13 @@ class RiskState:
             if len(row) != COUNTERS + 1:
                 raise ValueError("risk state: bucket row of the wrong length")
             state.buckets[int(row[0])] = [int(v) for v in row[1:]]
-        for row in data.get("d", []):
-            state.sketches[int(row[0])] = sorted(int(v) for v in row[1:])
+        for slot, *values in data.get("d", []):
+            state.seen.update((int(v), int(slot)) for v in values)
+        state.overflow = {int(slot): int(n) for slot, n in data.get("o", [])}
         return state
 
 
-def score_totals(totals: list[int], peak_hour: int, distinct: float, config: RiskConfig) -> RiskScore:
+def score_totals(totals: list[int], peak_hour: int, distinct: int, config: RiskConfig) -> RiskScore:
     """Turn window totals into factors (0..1), then into weighted points that add up to the score."""
     measures = _measures(totals, peak_hour, distinct, config)
     raw = _factors(measures, config)
@@ -302,7 +301,7 @@ def score_totals(totals: list[int], peak_hour: int, distinct: float, config: Ris
     )
 
 
-def _measures(totals: list[int], peak_hour: int, distinct: float, config: RiskConfig) -> dict[str, float]:
+def _measures(totals: list[int], peak_hour: int, distinct: int, config: RiskConfig) -> dict[str, float]:
     calls, answered = totals[CALLS], totals[ANSWERED]
     attested = totals[ATT_A] + totals[ATT_B] + totals[ATT_C]
     rejected = sum(config.rejection_weights.get(code, 0.0) * totals[i] for code, i in REJECTION_INDEX.items())
