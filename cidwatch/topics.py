@@ -1,0 +1,119 @@
+"""The six Kafka topics of cidwatch, created explicitly with their partition counts and cleanup policy.
+
+Why explicit: the broker does not auto-create topics, so a typo in a prefix fails loudly instead
+of silently creating an empty topic, and compaction is set where the data is a table (blocks,
+inventory) rather than an event stream.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from cidwatch.cli import CliError
+from cidwatch.settings import COMPACTED_TOPICS, TOPIC_NAMES, Settings
+
+# `inventory` holds configuration (which numbers a tenant owns) that every worker needs whole:
+# each worker reads all of it, so partitions would buy no parallelism, and one partition keeps
+# one total order of updates. Every other topic is keyed by caller ID and spread over the
+# configured count so that workers can share the load.
+SINGLE_PARTITION_TOPICS = frozenset({"inventory"})
+ALREADY_EXISTS_ERROR_CODE = 36  # TopicAlreadyExistsError: another creator got there first
+
+
+@dataclass
+class CreateResult:
+    """Full topic names that this call created, and those that were there already."""
+
+    created: list[str] = field(default_factory=list)
+    existing: list[str] = field(default_factory=list)
+
+
+def topic_names(settings: Settings) -> dict[str, str]:
+    """Short name (cdr, decisions, ...) to full topic name with the configured prefix."""
+    return {name: settings.topic(name) for name in TOPIC_NAMES}
+
+
+def topic_spec(name: str, partitions: int, replication: int) -> dict[str, Any]:
+    """kafka-python's create_topics entry for one short topic name."""
+    return {
+        "num_partitions": 1 if name in SINGLE_PARTITION_TOPICS else partitions,
+        "replication_factor": replication,
+        "configs": {"cleanup.policy": "compact" if name in COMPACTED_TOPICS else "delete"},
+    }
+
+
+@contextmanager
+def admin_client(settings: Settings) -> Iterator[Any]:
+    """A KafkaAdminClient for the configured broker, with a user-facing error when it is down."""
+    from kafka.admin import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="cidwatch-topics",
+                                 bootstrap_timeout_ms=10000)
+    except KafkaError as exc:
+        raise CliError(f"cannot reach the Kafka broker at {settings.bootstrap_servers} ({exc}); "
+                       "start one with `cidwatch broker start` or set CIDWATCH_BROKER") from exc
+    try:
+        yield admin
+    finally:
+        admin.close()
+
+
+def create_topics(settings: Settings, partitions: int = 8, replication: int = 1) -> CreateResult:
+    """Create whichever of the six topics are missing; existing ones are reported, not changed."""
+    if partitions < 1 or replication < 1:
+        raise CliError("partitions and replication must be at least 1")
+    names = topic_names(settings)
+    result = CreateResult()
+    with admin_client(settings) as admin:
+        present = set(admin.list_topics())
+        wanted = {full: topic_spec(short, partitions, replication)
+                  for short, full in names.items() if full not in present}
+        result.existing = [full for full in names.values() if full in present]
+        if wanted:
+            response = admin.create_topics(wanted, raise_errors=False, wait_for_metadata=True)
+            _sort_response(response, result)
+    return result
+
+
+def _sort_response(response: dict[str, Any], result: CreateResult) -> None:
+    failures = []
+    for topic in response["topics"]:
+        code = topic.get("error_code", 0)
+        if code == 0:
+            result.created.append(topic["name"])
+        elif code == ALREADY_EXISTS_ERROR_CODE:
+            result.existing.append(topic["name"])
+        else:
+            failures.append(f"{topic['name']}: error {code} {topic.get('error_message') or ''}".strip())
+    if failures:
+        raise CliError("could not create topics: " + "; ".join(failures))
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `cidwatch topics create`."""
+    parser = subparsers.add_parser("topics", help="manage the Kafka topics cidwatch uses")
+    actions = parser.add_subparsers(dest="topics_action", metavar="ACTION", required=True)
+    create = actions.add_parser(
+        "create", help="create the six topics (idempotent)",
+        description="Create cdr, decisions, alerts, blocks, dlq and inventory under the topic prefix "
+                    "(env CIDWATCH_TOPIC_PREFIX) on the broker (env CIDWATCH_BROKER). blocks and "
+                    "inventory are compacted; inventory has one partition.")
+    create.add_argument("--partitions", type=int, default=8,
+                        help="partitions per topic (default 8; inventory always has 1)")
+    create.set_defaults(func=_cmd_create)
+
+
+def _cmd_create(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    result = create_topics(settings, partitions=args.partitions)
+    for name in result.created:
+        print(f"created  {name}")
+    for name in result.existing:
+        print(f"exists   {name}")
+    return 0
