@@ -14,6 +14,7 @@ from collections.abc import Sequence
 COMMAND_MODULES = (
     "cidwatch.replay_cmd",
     "cidwatch.rules_cmd",
+    "cidwatch.broker", "cidwatch.topics", "cidwatch.produce", "cidwatch.tail", "cidwatch.blocks",
 )
 
 
