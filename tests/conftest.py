@@ -1,0 +1,35 @@
+"""Shared pytest fixtures."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+# --- Kafka: one real broker per test session (tests/kafka_harness.py) -------------------------
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "kafka: needs the session's local Kafka broker (Java; jars via Maven)")
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """"127.0.0.1:PORT" of a KRaft broker started once for the session and stopped after it."""
+    if shutil.which("java") is None:
+        pytest.skip("no Java runtime: the Kafka broker cannot run")
+    from kafka_harness import start_test_broker
+
+    bootstrap, stop = start_test_broker(tmp_path_factory.mktemp("kafka"))
+    try:
+        yield bootstrap
+    finally:
+        stop()
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """A unique topic prefix such as "t1a2b3c4d." so tests sharing the broker never collide."""
+    return f"t{uuid.uuid4().hex[:8]}."
