@@ -1,0 +1,158 @@
+"""`cidwatch replay` end to end: formats, outputs, rejects and errors, through the real command line."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "cdrs.jsonl"
+INVENTORY = ROOT / "examples" / "inventory.yaml"
+CONTRACT_FIELDS = ["id", "kind", "rule", "severity", "caller_id", "call_id", "tenant", "at", "scope", "until",
+                   "count", "threshold", "message", "source"]
+
+
+def cidwatch(*args, check=True):
+    proc = subprocess.run([sys.executable, "-m", "cidwatch", *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in Path(path).read_text().splitlines()]
+
+
+def good_records():
+    return [r for r in read_jsonl(EXAMPLE) if "T" in r["started_at"]]
+
+
+def test_example_replay_outputs(tmp_path):
+    proc = cidwatch("replay", EXAMPLE, "--inventory", INVENTORY, "--out", tmp_path)
+    assert "rejected: 1" in proc.stdout and "duplicates ignored: 1" in proc.stdout
+    decisions = read_jsonl(tmp_path / "decisions.jsonl")
+    assert all(list(d) == CONTRACT_FIELDS for d in decisions)
+    assert [d["at"] for d in decisions] == sorted(d["at"] for d in decisions)
+    assert {d["rule"] for d in decisions} == {
+        "cli.invalid", "cli.not_authorized", "us.tollfree_to_tollfree", "tollfree.international",
+        "au.cli_not_permitted", "uk.cli_not_permitted", "fr.daily_limit", "fr.callback_unanswered",
+        "us.cnam_missing"}
+    rejects = read_jsonl(tmp_path / "rejects.jsonl")
+    assert rejects == [{"file": str(EXAMPLE), "line": "line 117", "field": "started_at",
+                        "reason": "time 2026-03-29 10:00:00 has no UTC offset (pass --assume-tz to name its zone)"}]
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    row = summary.set_index("caller_id").loc["+33184884000"]
+    assert row["calls"] == 262 and row["peak_day_calls_Europe/Paris"] == 262
+    assert row["fr.daily_limit"] == 3  # alert, block, unblock
+
+
+def test_assume_tz_accepts_times_without_offset(tmp_path):
+    cidwatch("replay", EXAMPLE, "--assume-tz", "Europe/Paris", "--out", tmp_path)
+    assert read_jsonl(tmp_path / "rejects.jsonl") == []
+
+
+def test_jsonl_csv_and_parquet_give_identical_decisions(tmp_path):
+    records = good_records()
+    jsonl = tmp_path / "in.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in records))
+    frame = pd.DataFrame(records)
+    csv = tmp_path / "in.csv"
+    frame.assign(answered=frame["answered"].map({True: "true", False: "false"})).to_csv(csv, index=False)
+    parquet = tmp_path / "in.parquet"
+    native = frame.assign(started_at=pd.to_datetime(frame["started_at"], utc=True, format="ISO8601"),
+                          answered=frame["answered"].astype(bool))
+    native.to_parquet(parquet)
+    assert str(pd.read_parquet(parquet)["started_at"].dtype) == "datetime64[ns, UTC]" or "UTC" in str(
+        pd.read_parquet(parquet)["started_at"].dtype)
+    assert pd.read_parquet(parquet)["answered"].dtype == bool
+    outputs = []
+    for source in (jsonl, csv, parquet):
+        out = tmp_path / source.suffix.strip(".")
+        cidwatch("replay", source, "--inventory", INVENTORY, "--out", out)
+        assert read_jsonl(out / "rejects.jsonl") == []
+        outputs.append(read_jsonl(out / "decisions.jsonl"))
+    assert len(outputs[0]) == 13
+    assert outputs[0] == outputs[1] == outputs[2]
+
+
+def test_bad_records_are_rejected_with_file_line_and_field(tmp_path):
+    source = tmp_path / "bad.jsonl"
+    lines = [
+        '{"call_id": "a", "started_at": "2026-05-04T10:00:00Z", "caller_id": "+33123456789"}',
+        "not json at all",
+        '{"started_at": "2026-05-04T10:00:00Z"}',
+        '{"call_id": "b", "started_at": "yesterday"}',
+        '{"call_id": "c", "started_at": "2026-05-04T10:00:00Z", "answered": "maybe"}',
+        '{"call_id": "d", "started_at": "2026-05-04T10:00:00Z", "duration_s": -3}',
+        '{"call_id": "e", "started_at": "2026-05-04T10:00:00Z", "direction": "sideways"}',
+        '{"call_id": {"x": 1}, "started_at": "2026-05-04T10:00:00Z"}',
+        '[1, 2]',
+    ]
+    source.write_text("\n".join(lines) + "\n")
+    proc = cidwatch("replay", source, "--out", tmp_path / "out")
+    assert "rejected: 8" in proc.stdout
+    rejects = read_jsonl(tmp_path / "out" / "rejects.jsonl")
+    assert [(r["line"], r["field"]) for r in rejects] == [
+        ("line 2", "record"), ("line 3", "call_id"), ("line 4", "started_at"), ("line 5", "answered"),
+        ("line 6", "duration_s"), ("line 7", "direction"), ("line 8", "call_id"), ("line 9", "record")]
+    assert all(r["file"] == str(source) for r in rejects)
+
+
+def test_errors_that_stop_the_run_are_clear(tmp_path):
+    missing = cidwatch("replay", tmp_path / "nope.jsonl", "--out", tmp_path, check=False)
+    assert missing.returncode == 2 and "nope.jsonl: no such file" in missing.stderr
+    bad_inventory = tmp_path / "inv.yaml"
+    bad_inventory.write_text("numbers:\n  - {number: '+33123456789', source: stolen}\n")
+    proc = cidwatch("replay", EXAMPLE, "--inventory", bad_inventory, "--out", tmp_path, check=False)
+    assert proc.returncode == 2
+    assert "inv.yaml: entry 1: field source" in proc.stderr and "Traceback" not in proc.stderr
+    proc = cidwatch("replay", EXAMPLE, "--inventory", tmp_path / "absent.yaml", "--out", tmp_path, check=False)
+    assert proc.returncode == 2 and "cannot read inventory" in proc.stderr
+
+
+def test_empty_inventory_is_not_a_missing_one(tmp_path):
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("numbers: []\n")
+    proc = cidwatch("replay", EXAMPLE, "--inventory", empty, "--out", tmp_path / "o")
+    assert "inventory: 0 numbers" in proc.stdout
+    assert "cli.not_authorized" in proc.stdout
+    proc = cidwatch("replay", EXAMPLE, "--out", tmp_path / "p")
+    assert "no inventory given: inventory clauses skipped" in proc.stdout
+
+
+def test_inventory_csv(tmp_path):
+    inv = tmp_path / "inv.csv"
+    inv.write_text("number,source,npv,cnam,tenant\n+33184884000,claimed,true,,acme\n")
+    proc = cidwatch("replay", EXAMPLE, "--inventory", inv, "--out", tmp_path / "o")
+    assert "inventory: 1 numbers" in proc.stdout
+    assert "fr.daily_limit" not in proc.stdout  # npv: true in the inventory
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (("at: 250", "at: 150"), "strictly ascending"),
+    (("id: fr.daily_limit", "id: fr.daily_limits"), "unknown rule 'fr.daily_limits'"),
+    (("timezone: Europe/Paris\n    source: >-\n      Callr", "timezone: Mars/Olympus\n    source: >-\n      Callr"),
+     "unknown time zone 'Mars/Olympus'"),
+    (("kind: threshold", "kind: alert"), "fr.daily_limit is a threshold rule"),
+])
+def test_rules_check_names_file_rule_and_field(tmp_path, edit, message):
+    pack = tmp_path / "fr.yaml"
+    text = (ROOT / "rules" / "packs" / "fr.yaml").read_text()
+    assert edit[0] in text
+    pack.write_text(text.replace(edit[0], edit[1], 1))
+    proc = cidwatch("rules", "check", pack, check=False)
+    assert proc.returncode == 2
+    assert str(pack) in proc.stderr and message in proc.stderr
+
+
+def test_rules_list_and_check_shipped_packs():
+    listing = cidwatch("rules", "list").stdout
+    for rule in ("cli.invalid", "fr.daily_limit", "au.cli_not_permitted", "us.cnam_missing"):
+        assert rule in listing
+    assert "source:" in listing
+    for pack in (ROOT / "rules" / "packs").glob("*.yaml"):
+        assert "OK" in cidwatch("rules", "check", pack).stdout
