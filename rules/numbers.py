@@ -16,7 +16,9 @@ import phonenumbers
 from phonenumbers import PhoneNumberType
 
 SEPARATORS = re.compile(r"[ \-.()]")
-E164_SHAPE = re.compile(r"\+[0-9]{1,15}")
+# "+" and digits only. No 15-digit cap here: phonenumbers' validity is the reference, and it accepts
+# some longer national numbers (German 0800 numbers, for one) that carriers route.
+E164_SHAPE = re.compile(r"\+[0-9]+")
 
 NANP_TOLL_FREE_NPAS = frozenset({"800", "833", "844", "855", "866", "877", "888"})
 

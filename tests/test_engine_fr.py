@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from engine_helpers import cdr, decisions, inventory, run, series
+from engine_helpers import decisions, inventory, run, series
 
 CLI = "+33123456789"
 
