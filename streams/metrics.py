@@ -1,0 +1,333 @@
+"""The worker's Prometheus metrics: one registry per worker, names shared with dashboards and alerts.
+
+Names and labels are a contract (dashboards/build.py, deploy/prometheus-rules.yml and the worker read
+them). Every label has a bounded set of values: countries are ISO regions, per-caller-ID series are
+capped (the inventory's numbers, or the busiest N), free-text reasons and sources are capped too.
+No destination number, in clear or hashed, is ever a label value: no method here accepts one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from rules.risk import FACTORS, RiskScore
+
+TALK_TIME_BUCKETS = (1, 3, 6, 10, 30, 60, 120, 300, 600, 1800, 3600)
+LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
+ANALYTICS_REJECTIONS = (603, 607, 608)
+SIP_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "6xx", "none")
+DLQ_REASONS = ("not_json", "missing_field", "bad_type", "bad_value", "oversized", "bad_utf8", "conversion")
+DIRECTIONS = frozenset({"outbound", "inbound", "internal"})
+DECISION_KINDS = frozenset({"alert", "block", "unblock"})
+SEVERITIES = frozenset({"info", "warning", "critical"})
+DEFAULT_CLI_LIMIT = 500
+MAX_FREE_LABELS = 32  # distinct DLQ reasons / record sources before the rest become "other"
+SHORT_LABEL = re.compile(r"[a-z0-9][a-z0-9_.]{0,39}")
+REGION = re.compile(r"[A-Z]{2}")
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+def tenant_label(tenant: str | None) -> str:
+    """Calls without a tenant still need a label value: "none"."""
+    return tenant.strip() if tenant and tenant.strip() else "none"
+
+
+def country_label(region: str | None) -> str:
+    """An ISO 3166 region code, or "unknown": never free text, so the label stays bounded."""
+    code = (region or "").strip().upper()
+    return code if REGION.fullmatch(code) else "unknown"
+
+
+def sip_class(code: int | None) -> str:
+    """Final SIP response class "1xx".."6xx", or "none" when no (valid) code was reported."""
+    if code is None or not 100 <= code <= 699:
+        return "none"
+    return f"{code // 100}xx"
+
+
+@dataclass
+class _CliRow:
+    """What the per-CLI gauges currently show for one caller ID, to rank and to remove it."""
+
+    tenant: str
+    calls_today: float
+
+
+class _BoundedLabel:
+    """Accepts short identifier-like values up to a cap; anything else becomes "other"."""
+
+    def __init__(self, known: Iterable[str], cap: int = MAX_FREE_LABELS) -> None:
+        self.values = set(known)
+        self.cap = cap
+
+    def __call__(self, value: str | None) -> str:
+        text = (value or "").strip().lower()
+        if text in self.values:
+            return text
+        if SHORT_LABEL.fullmatch(text) and len(self.values) < self.cap:
+            self.values.add(text)
+            return text
+        return "other"
+
+
+class Metrics:
+    """All of one worker's metrics on its own CollectorRegistry (never the global one, so tests and
+    several workers in one process do not collide)."""
+
+    def __init__(
+        self,
+        version: str = "0.0.0",
+        cli_limit: int = DEFAULT_CLI_LIMIT,
+        inventory: Iterable[str] | None = None,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        self.cli_limit = cli_limit
+        self.inventory: frozenset[str] | None = None if inventory is None else frozenset(inventory)
+        self._clis: dict[str, _CliRow] = {}
+        self._blocks: dict[str, int] = {}
+        self._tenants: set[str] = set()
+        self._dlq_reason = _BoundedLabel(DLQ_REASONS)
+        self._source = _BoundedLabel(("cdr",))
+        self._define_call_metrics()
+        self._define_decision_metrics()
+        self._define_cli_metrics()
+        self._define_pipeline_metrics()
+        self.worker_info.labels(version=version).set(1)
+        for reason in DLQ_REASONS:  # present from the start, so rate() and the DLQ panel have series
+            self.dlq_records.labels(reason=reason)
+        self.records_processed.labels(source="cdr")
+
+    def _define_call_metrics(self) -> None:
+        r = self.registry
+        self.calls = Counter(
+            "cidwatch_calls", "Call attempts seen, by direction, countries, outcome and tenant.",
+            ("direction", "caller_country", "destination_country", "outcome", "tenant"), registry=r,
+        )
+        self.talk_time = Histogram(
+            "cidwatch_call_talk_time_seconds", "Talk time of answered calls.",
+            ("direction", "tenant"), buckets=TALK_TIME_BUCKETS, registry=r,
+        )
+        self.sip_final = Counter(
+            "cidwatch_call_sip_final", "Calls by final SIP response class (none when unreported).",
+            ("sip_class", "tenant"), registry=r,
+        )
+        self.analytics_rejections = Counter(
+            "cidwatch_call_analytics_rejections",
+            "Calls rejected with 603 Decline, 607 Unwanted or 608 Rejected (analytics blocking).",
+            ("sip_code", "tenant"), registry=r,
+        )
+
+    def _define_decision_metrics(self) -> None:
+        r = self.registry
+        self.decisions = Counter(
+            "cidwatch_decisions", "Compliance decisions emitted.", ("rule", "kind", "severity"), registry=r,
+        )
+        self.active_blocks = Gauge("cidwatch_active_blocks", "Blocks currently in force.", ("rule",), registry=r)
+
+    def _define_cli_metrics(self) -> None:
+        r = self.registry
+        self.cli_calls_today = Gauge(
+            "cidwatch_cli_calls_today", "Calls by this caller ID in its current local day.",
+            ("caller_id", "tenant"), registry=r,
+        )
+        self.cli_daily_cap = Gauge(
+            "cidwatch_cli_daily_cap", "Daily call cap or guidance applying to this caller ID.",
+            ("caller_id",), registry=r,
+        )
+        self.cli_answer_ratio = Gauge(
+            "cidwatch_cli_answer_ratio", "Answered share of this caller ID's calls over 24 h.",
+            ("caller_id",), registry=r,
+        )
+        self.cli_short_call_ratio = Gauge(
+            "cidwatch_cli_short_call_ratio", "Share of answered calls shorter than 6 s over 24 h.",
+            ("caller_id",), registry=r,
+        )
+        self.cli_risk_score = Gauge(
+            "cidwatch_cli_spam_risk_score", "Spam-label risk score, 0-100 (heuristic, docs/spam-risk.md).",
+            ("caller_id",), registry=r,
+        )
+        self.cli_risk_factor = Gauge(
+            "cidwatch_cli_spam_risk_factor", "Points each factor adds to the spam-label risk score.",
+            ("caller_id", "factor"), registry=r,
+        )
+
+    def _define_pipeline_metrics(self) -> None:
+        r = self.registry
+        self.records_processed = Counter(
+            "cidwatch_records_processed", "Records processed, by source (cdr or raw.<format>).",
+            ("source",), registry=r,
+        )
+        self.dlq_records = Counter(
+            "cidwatch_dlq_records", "Records sent to the dead-letter topic, by reason class.",
+            ("reason",), registry=r,
+        )
+        self.decision_latency = Histogram(
+            "cidwatch_decision_latency_seconds", "From a call's event time to the decision about it.",
+            buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.consumer_lag = Gauge(
+            "cidwatch_consumer_lag", "Records behind the end of each partition.", ("topic", "partition"),
+            registry=r,
+        )
+        self.rebalances = Counter("cidwatch_rebalances", "Consumer group rebalances.", registry=r)
+        self.worker_info = Gauge("cidwatch_worker_info", "Constant 1, labelled with the worker version.",
+                                 ("version",), registry=r)
+
+    # calls -----------------------------------------------------------------------------------------
+
+    def record_call(
+        self,
+        direction: str,
+        caller_country: str | None,
+        destination_country: str | None,
+        answered: bool,
+        tenant: str | None,
+        duration_s: float,
+        sip_code: int | None,
+    ) -> None:
+        """Count one call attempt; talk time is observed for answered calls only."""
+        tenant = tenant_label(tenant)
+        self._first_sight(tenant)
+        outcome = "answered" if answered else "unanswered"
+        direction = direction if direction in DIRECTIONS else "other"
+        self.calls.labels(direction, country_label(caller_country), country_label(destination_country),
+                          outcome, tenant).inc()
+        if answered:
+            self.talk_time.labels(direction, tenant).observe(max(0.0, float(duration_s)))
+        self.sip_final.labels(sip_class(sip_code), tenant).inc()
+        if sip_code in ANALYTICS_REJECTIONS:
+            self.analytics_rejections.labels(str(sip_code), tenant).inc()
+
+    def _first_sight(self, tenant: str) -> None:
+        """Create a tenant's SIP series at 0, so a first rejection shows in rate() and panels."""
+        if tenant in self._tenants:
+            return
+        self._tenants.add(tenant)
+        for cls in SIP_CLASSES:
+            self.sip_final.labels(cls, tenant)
+        for code in ANALYTICS_REJECTIONS:
+            self.analytics_rejections.labels(str(code), tenant)
+
+    # decisions -------------------------------------------------------------------------------------
+
+    def record_decision(self, decision: Mapping[str, Any]) -> None:
+        """Count a decision (its JSON form); blocks and unblocks move the active-blocks gauge."""
+        rule = str(decision.get("rule") or "unknown")
+        kind = str(decision.get("kind") or "")
+        severity = str(decision.get("severity") or "")
+        self.decisions.labels(
+            rule, kind if kind in DECISION_KINDS else "other", severity if severity in SEVERITIES else "other"
+        ).inc()
+        if kind == "block":
+            self.set_active_blocks(rule, self._blocks.get(rule, 0) + 1)
+        elif kind == "unblock":
+            self.set_active_blocks(rule, self._blocks.get(rule, 0) - 1)
+
+    def set_active_blocks(self, rule: str, count: int) -> None:
+        """Set a rule's active blocks outright: after a restart the worker knows them from its table,
+        and an unblock for a block counted before the restart must not drive the gauge negative."""
+        self._blocks[rule] = max(0, count)
+        self.active_blocks.labels(rule).set(self._blocks[rule])
+
+    # per caller ID ---------------------------------------------------------------------------------
+
+    def set_inventory(self, numbers: Iterable[str] | None) -> None:
+        """Restrict per-CLI series to these numbers (None: the busiest `cli_limit` instead)."""
+        self.inventory = None if numbers is None else frozenset(numbers)
+        if self.inventory is not None:
+            for caller_id in [c for c in self._clis if c not in self.inventory]:
+                self._remove_cli(caller_id)
+
+    def set_cli(
+        self,
+        caller_id: str,
+        tenant: str | None,
+        calls_today: float,
+        daily_cap: float | None,
+        answer_ratio: float,
+        short_call_ratio: float,
+        risk: RiskScore | None,
+    ) -> None:
+        """Publish one caller ID's gauges, if it is within the bound; may evict the least busy CLI."""
+        if not self._admit(caller_id, calls_today):
+            return
+        tenant = tenant_label(tenant)
+        row = self._clis.get(caller_id)
+        if row is not None and row.tenant != tenant:
+            self._remove(self.cli_calls_today, caller_id, row.tenant)
+        self._clis[caller_id] = _CliRow(tenant, calls_today)
+        self.cli_calls_today.labels(caller_id, tenant).set(calls_today)
+        if daily_cap is None:
+            self._remove(self.cli_daily_cap, caller_id)
+        else:
+            self.cli_daily_cap.labels(caller_id).set(daily_cap)
+        self.cli_answer_ratio.labels(caller_id).set(answer_ratio)
+        self.cli_short_call_ratio.labels(caller_id).set(short_call_ratio)
+        if risk is not None:
+            self.cli_risk_score.labels(caller_id).set(risk.score)
+            for factor in FACTORS:
+                self.cli_risk_factor.labels(caller_id, factor).set(risk.factors.get(factor, 0.0))
+
+    def _admit(self, caller_id: str, calls_today: float) -> bool:
+        """Inventory numbers only when an inventory is set; otherwise keep the busiest `cli_limit`.
+
+        Ranking only runs when a new CLI knocks at a full table, not on every update.
+        """
+        if self.inventory is not None:
+            return caller_id in self.inventory
+        if caller_id in self._clis or len(self._clis) < self.cli_limit:
+            return True
+        quietest = min(self._clis, key=lambda c: (self._clis[c].calls_today, c))
+        if (self._clis[quietest].calls_today, quietest) >= (calls_today, caller_id):
+            return False
+        self._remove_cli(quietest)
+        return True
+
+    def _remove_cli(self, caller_id: str) -> None:
+        """Drop every series of a CLI that left the bound, so Prometheus stops seeing it."""
+        row = self._clis.pop(caller_id)
+        self._remove(self.cli_calls_today, caller_id, row.tenant)
+        for gauge in (self.cli_daily_cap, self.cli_answer_ratio, self.cli_short_call_ratio, self.cli_risk_score):
+            self._remove(gauge, caller_id)
+        for factor in FACTORS:
+            self._remove(self.cli_risk_factor, caller_id, factor)
+
+    @staticmethod
+    def _remove(metric: Gauge, *labels: str) -> None:
+        with contextlib.suppress(KeyError):
+            metric.remove(*labels)
+
+    @property
+    def tracked_clis(self) -> list[str]:
+        return sorted(self._clis)
+
+    # pipeline --------------------------------------------------------------------------------------
+
+    def record_processed(self, source: str) -> None:
+        """`source` is "cdr" or "raw.<format>"; formats are capped like DLQ reasons."""
+        self.records_processed.labels(self._source(source)).inc()
+
+    def record_dlq(self, reason: str) -> None:
+        """`reason` is a short class (not_json, missing_field, ...), never a record's content."""
+        self.dlq_records.labels(self._dlq_reason(reason)).inc()
+
+    def observe_latency(self, seconds: float) -> None:
+        """Event time to decision; clock skew can make it negative, which counts as 0."""
+        self.decision_latency.observe(max(0.0, float(seconds)))
+
+    def set_lag(self, topic: str, partition: int, lag: float) -> None:
+        self.consumer_lag.labels(topic, str(partition)).set(max(0.0, float(lag)))
+
+    def record_rebalance(self) -> None:
+        self.rebalances.inc()
+
+    def exposition(self) -> bytes:
+        """The Prometheus text format of this registry, for the worker's /metrics."""
+        return generate_latest(self.registry)
