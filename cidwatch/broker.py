@@ -183,6 +183,9 @@ log4j.rootLogger=INFO, stdout
 log4j.appender.stdout=org.apache.log4j.ConsoleAppender
 log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
 log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+# The full config dump (hundreds of lines) would bury the lines that say why a start failed;
+# server.properties in the same directory is the config.
+log4j.logger.kafka.server.KafkaConfig=WARN
 log4j.logger.kafka.request.logger=WARN
 log4j.logger.state.change.logger=WARN
 log4j.logger.kafka.controller=INFO
