@@ -13,6 +13,9 @@ import pytest
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "kafka: needs the session's local Kafka broker (Java; jars via Maven)")
+    # kafka-python loads its protocol schemas with importlib.resources' legacy API: noise, not ours.
+    for message in ("read_text is deprecated", "open_text is deprecated"):
+        config.addinivalue_line("filterwarnings", f"ignore:{message}:DeprecationWarning")
 
 
 @pytest.fixture(scope="session")

@@ -291,7 +291,7 @@ def test_tail_prints_decisions_one_per_line(kafka_bootstrap: str, topic_prefix: 
 
     monkeypatch.setenv("CIDWATCH_BROKER", settings.broker)
     monkeypatch.setenv("CIDWATCH_TOPIC_PREFIX", topic_prefix)
-    assert run_cli(["tail", "--from-beginning", "--max", "5", "--timeout", "3"]) == 0
+    assert run_cli(["tail", "--from-beginning", "--max", "2", "--timeout", "10"]) == 0
     assert capsys.readouterr().out.splitlines() == [
         "2026-05-04T10:00:00Z  alert  spam-rate  +33140000001  spam-rate on +33140000001",
         "2026-05-04T10:00:00Z  block  short-calls  +33140000002  short-calls on +33140000002",
