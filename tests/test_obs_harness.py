@@ -1,0 +1,307 @@
+"""The worker's metrics as real Prometheus scrapes them, and real Alertmanager routing and delivery.
+
+Also the exposition itself (names, bounds, no destination label): what every scrape will see.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from obs_harness import DEPLOY, alertmanager_config_to_webhooks, start_alertmanager, start_prometheus
+
+from rules.risk import RiskScore
+from streams.metrics import CONTENT_TYPE, Metrics
+
+CONTRACT_NAMES = (
+    "cidwatch_calls_total", "cidwatch_call_talk_time_seconds_bucket", "cidwatch_call_sip_final_total",
+    "cidwatch_call_analytics_rejections_total", "cidwatch_decisions_total", "cidwatch_active_blocks",
+    "cidwatch_cli_calls_today", "cidwatch_cli_daily_cap", "cidwatch_cli_answer_ratio",
+    "cidwatch_cli_short_call_ratio", "cidwatch_cli_spam_risk_score", "cidwatch_cli_spam_risk_factor",
+    "cidwatch_records_processed_total", "cidwatch_dlq_records_total", "cidwatch_decision_latency_seconds_bucket",
+    "cidwatch_consumer_lag", "cidwatch_rebalances_total", "cidwatch_worker_info",
+)
+RISK = RiskScore(92.5, {"volume": 20.0, "burst": 15.0, "answer_rate": 20.0, "short_calls": 15.0,
+                        "rejections": 7.5, "attestation": 10.0, "distinct_destinations": 5.0})
+
+
+def synthetic_metrics() -> Metrics:
+    """A worker's view after a little traffic: 3 answered and 2 unanswered FR->FR calls for acme."""
+    metrics = Metrics(version="0.1.0-test")
+    for duration in (12.0, 45.0, 300.0):
+        metrics.record_call("outbound", "FR", "FR", True, "acme", duration, 200)
+    metrics.record_call("outbound", "FR", "FR", False, "acme", 0.0, 486)
+    metrics.record_call("outbound", "US", "US", False, "", 0.0, 608)
+    metrics.record_decision({"rule": "fr.daily_limit", "kind": "block", "severity": "critical"})
+    metrics.record_decision({"rule": "spam.label_risk", "kind": "alert", "severity": "critical"})
+    metrics.set_cli("+33123456789", "acme", 251, 250, 0.6, 0.1, None)
+    metrics.set_cli("+14155550100", "", 400, 100, 0.1, 0.75, RISK)
+    metrics.record_processed("cdr")
+    metrics.record_dlq("not_json")
+    metrics.observe_latency(0.2)
+    metrics.set_lag("cidwatch.cdr", 0, 50_000)
+    metrics.record_rebalance()
+    return metrics
+
+
+# --- small HTTP servers the tests run -------------------------------------------------------------
+
+
+def serve(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, int]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, int(server.server_address[1])
+
+
+@pytest.fixture
+def worker_endpoint() -> Iterator[tuple[Metrics, str]]:
+    """The worker's /metrics: `Metrics.exposition()` behind a loopback HTTP server."""
+    metrics = synthetic_metrics()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = metrics.exposition()
+            self.send_response(200 if self.path.startswith("/metrics") else 404)
+            self.send_header("Content-Type", CONTENT_TYPE)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server, port = serve(Handler)
+    yield metrics, f"127.0.0.1:{port}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def webhook() -> Iterator[tuple[str, list[tuple[str, dict[str, Any]]]]]:
+    """A webhook receiver recording (path, payload) of every notification Alertmanager sends."""
+    received: list[tuple[str, dict[str, Any]]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", 0))
+            received.append((self.path, json.loads(self.rfile.read(length))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server, port = serve(Handler)
+    yield f"http://127.0.0.1:{port}/hook", received
+    server.shutdown()
+    server.server_close()
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def post_json(url: str, payload: Any) -> int:
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return int(response.status)
+
+
+def eventually(probe: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    """Poll until `probe` returns something truthy: scrapes and notifications are asynchronous."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = probe()
+        if result:
+            return result
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def query(prometheus: str, expr: str) -> list[dict[str, Any]]:
+    data = get_json(f"{prometheus}/api/v1/query?{urllib.parse.urlencode({'query': expr})}")
+    assert data["status"] == "success", data
+    return data["data"]["result"]
+
+
+# --- real Prometheus --------------------------------------------------------------------------------
+
+
+def test_prometheus_scrapes_recorded_counters(tmp_path: Path, worker_endpoint: tuple[Metrics, str]) -> None:
+    metrics, target = worker_endpoint
+    url, stop = start_prometheus(tmp_path, [target], [DEPLOY / "prometheus-rules.yml"])
+    try:
+        answered = eventually(
+            lambda: query(url, 'sum(cidwatch_calls_total{tenant="acme", outcome="answered"})'),
+            what="the answered-call counter in Prometheus",
+        )
+        assert float(answered[0]["value"][1]) == 3.0
+        assert query(url, 'up{job="cidwatch"}')[0]["value"][1] == "1"
+        # a call recorded after the first scrape shows up on a later one
+        metrics.record_call("outbound", "FR", "FR", True, "acme", 30.0, 200)
+        eventually(lambda: query(url, 'sum(cidwatch_calls_total{tenant="acme", outcome="answered"}) == 4'),
+                   what="the fourth answered call")
+        rejections = query(url, 'cidwatch_call_analytics_rejections_total{sip_code="608"}')
+        assert {r["metric"]["tenant"]: r["value"][1] for r in rejections} == {"none": "1", "acme": "0"}
+        names = set(get_json(f"{url}/api/v1/label/__name__/values")["data"])
+        assert set(CONTRACT_NAMES) <= names
+        risk = query(url, 'cidwatch_cli_spam_risk_factor{caller_id="+14155550100", factor="rejections"}')
+        assert risk[0]["value"][1] == "7.5"
+    finally:
+        stop()
+
+
+def test_prometheus_evaluates_the_pipeline_rules(tmp_path: Path, worker_endpoint: tuple[Metrics, str]) -> None:
+    """deploy/prometheus-rules.yml loads in the real server, and lag above 10000 starts the alert."""
+    _, target = worker_endpoint
+    url, stop = start_prometheus(tmp_path, [target], [DEPLOY / "prometheus-rules.yml"])
+    try:
+        def lag_alert() -> list[dict[str, Any]]:
+            alerts = get_json(f"{url}/api/v1/alerts")["data"]["alerts"]
+            return [a for a in alerts if a["labels"]["alertname"] == "CidwatchConsumerLagHigh"]
+
+        alert = eventually(lag_alert, what="CidwatchConsumerLagHigh pending")[0]
+        assert alert["state"] == "pending"  # `for: 10m` has not elapsed
+        assert alert["labels"]["topic"] == "cidwatch.cdr" and alert["labels"]["severity"] == "warning"
+        groups = get_json(f"{url}/api/v1/rules")["data"]["groups"]
+        rules = {r["name"]: r for g in groups for r in g["rules"]}
+        assert set(rules) == {"CidwatchWorkerDown", "CidwatchDLQGrowing", "CidwatchConsumerLagHigh"}
+        eventually(lambda: all(r.get("health") == "ok" for r in _rules(url)), what="rules evaluated healthy")
+    finally:
+        stop()
+
+
+def _rules(url: str) -> list[dict[str, Any]]:
+    return [r for g in get_json(f"{url}/api/v1/rules")["data"]["groups"] for r in g["rules"]]
+
+
+# --- real Alertmanager -------------------------------------------------------------------------------
+
+
+def am_alert(rule: str, severity: str, caller_id: str, ends: datetime) -> dict[str, Any]:
+    """An alert as the worker posts it to /api/v2/alerts."""
+    return {
+        "labels": {"alertname": rule, "severity": severity, "caller_id": caller_id, "tenant": "acme"},
+        "annotations": {"summary": f"{rule} on {caller_id}", "source": "test",
+                        "runbook_url": f"docs/runbooks/{rule}.md"},
+        "startsAt": (ends - timedelta(hours=1)).isoformat(),
+        "endsAt": ends.isoformat(),
+    }
+
+
+def test_alertmanager_routes_and_delivers(
+    tmp_path: Path, webhook: tuple[str, list[tuple[str, dict[str, Any]]]]
+) -> None:
+    """The shipped route tree, in the real server: critical pages on-call, warnings go to chat and
+    e-mail, and a resolved block is notified as resolved."""
+    hook, received = webhook
+    config_path = tmp_path / "alertmanager.yml"
+    config_path.write_text(yaml.safe_dump(alertmanager_config_to_webhooks(hook)))
+    url, stop = start_alertmanager(tmp_path, config_path)
+    try:
+        later = datetime.now(UTC) + timedelta(hours=1)
+        block = am_alert("fr.daily_limit", "critical", "+33123456789", later)
+        warning = am_alert("spam.label_risk", "warning", "+14155550100", later)
+        assert post_json(f"{url}/api/v2/alerts", [block, warning]) == 200
+
+        def delivered(path: str, status: str) -> list[dict[str, Any]]:
+            return [p for got, p in received if got == path and p["status"] == status]
+
+        page = eventually(lambda: delivered("/hook/compliance-oncall", "firing"), what="page")[0]
+        assert page["receiver"] == "compliance-oncall"
+        assert page["alerts"][0]["labels"] == block["labels"]
+        assert page["alerts"][0]["annotations"]["runbook_url"] == "docs/runbooks/fr.daily_limit.md"
+        assert page["groupLabels"] == {"alertname": "fr.daily_limit", "caller_id": "+33123456789"}
+        chat = eventually(lambda: delivered("/hook/compliance-chat-and-email", "firing"), what="chat")[0]
+        assert chat["alerts"][0]["labels"]["alertname"] == "spam.label_risk"
+
+        listed = get_json(f"{url}/api/v2/alerts")
+        receivers = {a["labels"]["alertname"]: [r["name"] for r in a["receivers"]] for a in listed}
+        assert receivers == {"fr.daily_limit": ["compliance-oncall"],
+                             "spam.label_risk": ["compliance-chat-and-email"]}
+
+        # the unblock: the same alert posted again with endsAt now resolves it
+        assert post_json(f"{url}/api/v2/alerts", [{**block, "endsAt": datetime.now(UTC).isoformat()}]) == 200
+        resolved = eventually(lambda: delivered("/hook/compliance-oncall", "resolved"), what="resolution")[0]
+        assert resolved["alerts"][0]["labels"]["caller_id"] == "+33123456789"
+    finally:
+        stop()
+
+
+# --- the exposition every scrape sees -------------------------------------------------------------
+
+
+def exposition_lines(metrics: Metrics) -> list[str]:
+    return [line for line in metrics.exposition().decode().splitlines() if line and not line.startswith("#")]
+
+
+def test_exposition_has_no_destination_label() -> None:
+    text = synthetic_metrics().exposition().decode()
+    assert "destination=" not in text and "called" not in text
+    assert 'destination_country="FR"' in text
+
+
+def test_per_cli_series_are_bounded_to_the_busiest() -> None:
+    metrics = Metrics(cli_limit=2)
+    metrics.set_cli("+33100000001", "acme", 10, 250, 0.5, 0.1, RISK)
+    metrics.set_cli("+33100000002", "acme", 30, 250, 0.5, 0.1, RISK)
+    metrics.set_cli("+33100000003", "acme", 5, 250, 0.5, 0.1, RISK)  # quieter than both: not admitted
+    metrics.set_cli("+33100000004", "acme", 20, 250, 0.5, 0.1, RISK)  # evicts ...0001
+    assert metrics.tracked_clis == ["+33100000002", "+33100000004"]
+    text = "\n".join(exposition_lines(metrics))
+    for gone in ("+33100000001", "+33100000003"):
+        assert gone not in text  # every per-CLI series of an evicted CLI is removed
+    assert text.count('caller_id="+33100000004"') == 5 + 7  # 5 gauges + 7 risk factors
+
+
+def test_per_cli_series_follow_the_inventory() -> None:
+    metrics = Metrics(inventory={"+33100000001"})
+    metrics.set_cli("+33100000001", "acme", 10, 250, 0.5, 0.1, None)
+    metrics.set_cli("+33100000002", "acme", 900, 250, 0.5, 0.1, None)
+    assert metrics.tracked_clis == ["+33100000001"]
+    metrics.set_inventory(set())
+    assert metrics.tracked_clis == []
+    assert "caller_id" not in "\n".join(exposition_lines(metrics))
+
+
+def test_tenant_change_moves_the_calls_today_series() -> None:
+    metrics = Metrics()
+    metrics.set_cli("+33100000001", "acme", 10, None, 0.5, 0.1, None)
+    metrics.set_cli("+33100000001", "globex", 11, None, 0.5, 0.1, None)
+    today = [line for line in exposition_lines(metrics) if line.startswith("cidwatch_cli_calls_today")]
+    assert today == ['cidwatch_cli_calls_today{caller_id="+33100000001",tenant="globex"} 11.0']
+
+
+def test_active_blocks_never_go_negative() -> None:
+    metrics = Metrics()
+    metrics.record_decision({"rule": "cli.not_authorized", "kind": "block", "severity": "critical"})
+    metrics.record_decision({"rule": "cli.not_authorized", "kind": "unblock", "severity": "critical"})
+    metrics.record_decision({"rule": "cli.not_authorized", "kind": "unblock", "severity": "critical"})
+    assert 'cidwatch_active_blocks{rule="cli.not_authorized"} 0.0' in exposition_lines(metrics)
+
+
+def test_free_text_labels_are_bounded() -> None:
+    metrics = Metrics()
+    for i in range(100):
+        metrics.record_dlq(f"reason_{i}")
+        metrics.record_processed(f"raw.fmt{i}")
+    metrics.record_dlq("Not a <class>!")
+    metrics.record_call("sideways", "France", None, False, None, 0.0, 999)
+    lines = exposition_lines(metrics)
+    assert len([line for line in lines if line.startswith("cidwatch_dlq_records_total{")]) == 32 + 1  # + other
+    assert len([line for line in lines if line.startswith("cidwatch_records_processed_total{")]) == 32 + 1
+    assert ('cidwatch_calls_total{caller_country="unknown",destination_country="unknown",direction="other",'
+            'outcome="unanswered",tenant="none"} 1.0') in lines
+    assert 'cidwatch_call_sip_final_total{sip_class="none",tenant="none"} 1.0' in lines
