@@ -1,0 +1,96 @@
+"""What `freeswitch-csv` and `freeswitch-json` share: leg choice, direction, caller ID and SIP code.
+
+FreeSWITCH writes one CDR per leg. A bridged call has an A-leg (the channel that entered the switch)
+and one or more B-legs (the channels it originated). Counting both would count one attempt twice, so
+the profile keeps one leg: `a` by default, because the stock configuration of mod_cdr_csv writes only
+A-legs, every call has exactly one A-leg while forking and failover multiply B-legs, and the A-leg carries
+`effective_caller_id_number`, which FreeSWITCH presents on the outbound leg.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from streams.adapters.common import Reject, Skip, sip_code_value
+from streams.adapters.profile import FreeswitchOptions
+
+# In the order the issue and FreeSWITCH agree on: the number set for presentation wins over the raw one.
+CALLER_FIELDS = ("effective_caller_id_number", "outbound_caller_id_number", "caller_id_number")
+
+# mod_sofia's hangup_cause_to_sip(): the SIP status FreeSWITCH itself sends for a hangup cause. Used only
+# when no SIP status was recorded; causes it maps to its catch-all 480 are left out (unknown stays None).
+HANGUP_CAUSE_SIP = {
+    "UNALLOCATED_NUMBER": 404,
+    "NO_ROUTE_TRANSIT_NET": 404,
+    "NO_ROUTE_DESTINATION": 404,
+    "USER_BUSY": 486,
+    "NO_USER_RESPONSE": 408,
+    "NO_ANSWER": 480,
+    "SUBSCRIBER_ABSENT": 480,
+    "CALL_REJECTED": 603,
+    "NUMBER_CHANGED": 410,
+    "REDIRECTION_TO_NEW_DESTINATION": 410,
+    "DESTINATION_OUT_OF_ORDER": 502,
+    "INVALID_NUMBER_FORMAT": 484,
+    "FACILITY_REJECTED": 501,
+    "NORMAL_UNSPECIFIED": 480,
+    "REQUESTED_CHAN_UNAVAIL": 503,
+    "NORMAL_CIRCUIT_CONGESTION": 503,
+    "NETWORK_OUT_OF_ORDER": 503,
+    "NORMAL_TEMPORARY_FAILURE": 503,
+    "SWITCH_CONGESTION": 503,
+    "GATEWAY_DOWN": 503,
+    "OUTGOING_CALL_BARRED": 403,
+    "INCOMING_CALL_BARRED": 403,
+    "RECOVERY_ON_TIMER_EXPIRE": 504,
+    "ORIGINATOR_CANCEL": 487,
+    "EXCHANGE_ROUTING_ERROR": 483,
+    "BUSY_EVERYWHERE": 600,
+    "DECLINE": 603,
+    "DOES_NOT_EXIST_ANYWHERE": 604,
+    "UNWANTED": 607,
+}
+
+
+def check_leg(is_b_leg: bool, options: FreeswitchOptions) -> None:
+    """Skip the leg the profile does not keep (a fixed reason, so replay's skip counts stay few)."""
+    if is_b_leg and options.leg == "a":
+        raise Skip("B-leg: the profile keeps A-legs (freeswitch.leg: a)")
+    if not is_b_leg and options.leg == "b":
+        raise Skip("A-leg: the profile keeps B-legs (freeswitch.leg: b)")
+
+
+def map_direction(fs_direction: str, is_b_leg: bool, options: FreeswitchOptions) -> str:
+    """FreeSWITCH's per-leg direction (or the leg's usual one when absent) through the profile's map."""
+    view = fs_direction.strip().lower() or ("outbound" if is_b_leg else "inbound")
+    try:
+        return options.direction_map[view]
+    except KeyError:
+        raise Reject(
+            f"direction: FreeSWITCH direction {view!r} is not in freeswitch.direction_map "
+            f"({', '.join(options.direction_map)})"
+        ) from None
+
+
+def first_caller(values: Mapping[str, Any]) -> str:
+    """The first non-empty caller-ID field, in CALLER_FIELDS order."""
+    for name in CALLER_FIELDS:
+        value = values.get(name)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return ""
+
+
+def sip_code(statuses: list[tuple[str, Any]], hangup_cause: str, answered: bool) -> int | None:
+    """The first recorded SIP status (fields like sip_term_status, or 'sip:NNN' causes), else the cause."""
+    for field, value in statuses:
+        text = str(value or "").strip()
+        if text.lower().startswith("sip:"):
+            text = text[4:]
+        if text:
+            return sip_code_value(text, field)
+    cause = hangup_cause.strip().upper()
+    if cause == "NORMAL_CLEARING":
+        return 200 if answered else None
+    return HANGUP_CAUSE_SIP.get(cause)

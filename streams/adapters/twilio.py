@@ -1,0 +1,113 @@
+"""Twilio Call resources as the REST API returns them: one Call, a list page, an array or JSON lines.
+
+Each Call resource is one leg that Twilio itself placed or received, so each converts to one record.
+Times are RFC 2822 (`Fri, 18 Oct 2019 17:02:00 +0000`) and `duration` is a string.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from streams.adapters.common import (
+    Reject,
+    Skip,
+    SourceItem,
+    build_record,
+    call_direction,
+    json_values,
+    number,
+    number_value,
+    outcome,
+)
+from streams.adapters.profile import Profile
+
+FORMAT = "twilio"
+
+# Final statuses, with the SIP status Twilio's documentation gives for each outcome (failed has none).
+FINAL_STATUSES: dict[str, int | None] = {
+    "completed": 200,
+    "busy": 486,
+    "no-answer": 480,
+    "canceled": 487,
+    "failed": None,
+}
+PENDING_STATUSES = frozenset({"queued", "initiated", "ringing", "in-progress"})
+
+
+def read(text: str, profile: Profile, *, stream: bool = False) -> Iterator[SourceItem]:
+    """List pages are unwrapped so each Call gets its own location (`record 2` = the second call)."""
+    index = 0
+    for location, value in json_values(text):
+        if isinstance(value, Reject):
+            yield SourceItem(location, reject=value.reason)
+            continue
+        calls = value.get("calls") if isinstance(value, Mapping) and "calls" in value else [value]
+        if not isinstance(calls, list):
+            yield SourceItem(location, reject="calls: expected a list of Call resources")
+            continue
+        for call in calls:
+            index += 1
+            yield outcome(f"record {index}", lambda call=call: convert(call, profile))
+
+
+def convert(call: Any, profile: Profile) -> dict[str, Any]:
+    """One Call resource to one canonical record; calls not finished yet are skipped until they are."""
+    if not isinstance(call, Mapping):
+        raise Reject(f"expected a Call resource (JSON object), got {type(call).__name__}")
+    sid = call.get("sid")
+    if not isinstance(sid, str) or not sid.strip():
+        raise Reject("sid: required field is missing")
+    status = str(call.get("status") or "").strip().lower()
+    if status in PENDING_STATUSES:
+        raise Skip(f"call not finished (status {status}): its final state is judged")
+    if status not in FINAL_STATUSES:
+        raise Reject(f"status: unknown Twilio call status {call.get('status')!r}")
+    caller = number(call.get("from"), profile)
+    destination = number(call.get("to"), profile)
+    answered = status == "completed"
+    return build_record(
+        profile,
+        call_id=sid.strip(),
+        started_at=_started_at(call),
+        direction=call_direction(_direction(call, profile), caller, destination),
+        caller=caller,
+        destination=destination,
+        answered=answered,
+        duration_s=number_value(call.get("duration"), "duration", 0.0) if answered else 0.0,
+        sip_code=FINAL_STATUSES[status],
+    )
+
+
+def _direction(call: Mapping[str, Any], profile: Profile) -> str:
+    """Twilio's direction through twilio.direction_map; any other `outbound-*` value is outbound."""
+    value = str(call.get("direction") or "").strip().lower()
+    mapped = profile.twilio.direction_map.get(value)
+    if mapped:
+        return mapped
+    if value.startswith("outbound-"):
+        return "outbound"
+    raise Reject(f"direction: unknown Twilio direction {call.get('direction')!r} (add it to twilio.direction_map)")
+
+
+def _started_at(call: Mapping[str, Any]) -> datetime:
+    """`start_time`, or `date_created` for calls that never started (canceled while queued)."""
+    for field in ("start_time", "date_created"):
+        value = call.get(field)
+        if isinstance(value, str) and value.strip():
+            return rfc2822(value, field)
+    raise Reject("start_time: required field is missing")
+
+
+def rfc2822(value: str, field: str) -> datetime:
+    """An RFC 2822 date with its offset; one without an offset is rejected, never guessed."""
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError) as exc:
+        raise Reject(f"{field}: expected an RFC 2822 time like 'Fri, 18 Oct 2019 17:02:00 +0000', "
+                     f"got {value!r}") from exc
+    if moment.tzinfo is None:
+        raise Reject(f"{field}: time {value!r} has no UTC offset")
+    return moment
