@@ -15,6 +15,8 @@ COMMAND_MODULES = (
     "cidwatch.replay_cmd",
     "cidwatch.rules_cmd",
     "cidwatch.broker", "cidwatch.topics", "cidwatch.produce", "cidwatch.tail", "cidwatch.blocks",
+    "dashboards.cli",
+    "cidwatch.worker_cmd", "cidwatch.inventory_topic",
 )
 
 

@@ -88,7 +88,7 @@ class Engine:
             outcome.status = "duplicate"
             return outcome
         state.set("seen", seen_key, cdr.started_at.timestamp())
-        outcome.decisions.extend(self._expire_subject(subject, cdr.started_at, state))
+        outcome.decisions.extend(self.expire_subject(subject, cdr.started_at, state))
         if cdr.direction == "internal":
             outcome.status = "internal"
             return outcome
@@ -309,7 +309,8 @@ class Engine:
             decisions.extend(self._unblock_timed(state, subject, key))
         return decisions
 
-    def _expire_subject(self, subject: str, now: datetime, state: StateStore) -> list[Decision]:
+    def expire_subject(self, subject: str, now: datetime, state: StateStore) -> list[Decision]:
+        """Unblocks for one subject's time-boxed blocks due by `now` (in that subject's partition)."""
         timed = state.get("timed", subject)
         if not timed:
             return []

@@ -177,6 +177,10 @@ class Metrics:
             registry=r,
         )
         self.rebalances = Counter("cidwatch_rebalances", "Consumer group rebalances.", registry=r)
+        self.adapter_skips = Counter(
+            "cidwatch_adapter_skipped", "Source records an adapter deliberately did not turn into a call attempt "
+            "(a Connect update already judged, a non-voice contact, ...), by format.", ("format",), registry=r,
+        )
         self.worker_info = Gauge("cidwatch_worker_info", "Constant 1, labelled with the worker version.",
                                  ("version",), registry=r)
 
@@ -327,6 +331,10 @@ class Metrics:
 
     def record_rebalance(self) -> None:
         self.rebalances.inc()
+
+    def record_skip(self, fmt: str) -> None:
+        """One source record skipped by the `fmt` adapter; the reason goes to the log, not a label."""
+        self.adapter_skips.labels(self._source(fmt)).inc()
 
     def exposition(self) -> bytes:
         """The Prometheus text format of this registry, for the worker's /metrics."""
