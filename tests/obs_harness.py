@@ -8,12 +8,15 @@ and wait on /-/ready. Each start returns (url, stop); stop() is idempotent.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -198,3 +201,35 @@ def _shorten(routes: list[dict[str, Any]], interval: str) -> None:
             if key in route:
                 route[key] = interval
         _shorten(route.get("routes", []), interval)
+
+
+# --- Grafana's template variables, resolved against a real Prometheus -------------------------------
+
+GRAFANA_INTERVALS = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "1h"}
+
+
+def promql_regex(values: list[str]) -> str:
+    """What Grafana puts in `=~"$var"` for a multi-value selection: escaped values, alternated;
+    backslashes doubled again for the PromQL string literal."""
+    return "|".join(re.escape(v).replace("\\", "\\\\") for v in sorted(values))
+
+
+def fill(expr: str, variables: dict[str, str]) -> str:
+    """Substitute Grafana's interval variables (stated values) and the dashboard's own; longest
+    names first so `$caller_id` is never mistaken for a shorter `$caller`."""
+    values = {**GRAFANA_INTERVALS, **{f"${k}": v for k, v in variables.items()}}
+    for name in sorted(values, key=len, reverse=True):
+        expr = expr.replace(name, values[name])
+    assert "$" not in expr, expr
+    return expr
+
+
+def label_values(prometheus: str, query_text: str, variables: dict[str, str]) -> list[str]:
+    """Grafana's `label_values(selector, label)`, answered by the real server's series API."""
+    found = re.fullmatch(r"label_values\((.+), (\w+)\)", fill(query_text, variables))
+    assert found, query_text
+    selector, label = found.groups()
+    params = urllib.parse.urlencode({"match[]": selector})
+    with urllib.request.urlopen(f"{prometheus}/api/v1/series?{params}", timeout=5) as response:
+        series = json.loads(response.read())["data"]
+    return sorted({s[label] for s in series if label in s})

@@ -18,8 +18,17 @@ from typing import Any
 
 import pytest
 import yaml
-from obs_harness import DEPLOY, alertmanager_config_to_webhooks, start_alertmanager, start_prometheus
+from obs_harness import (
+    DEPLOY,
+    alertmanager_config_to_webhooks,
+    fill,
+    label_values,
+    promql_regex,
+    start_alertmanager,
+    start_prometheus,
+)
 
+from dashboards.build import panel_queries, variable_queries
 from rules.risk import RiskScore
 from streams.metrics import CONTENT_TYPE, Metrics
 
@@ -59,7 +68,7 @@ def synthetic_metrics() -> Metrics:
 
 def serve(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, int]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     return server, int(server.server_address[1])
 
 
@@ -179,6 +188,25 @@ def test_prometheus_evaluates_the_pipeline_rules(tmp_path: Path, worker_endpoint
         rules = {r["name"]: r for g in groups for r in g["rules"]}
         assert set(rules) == {"CidwatchWorkerDown", "CidwatchDLQGrowing", "CidwatchConsumerLagHigh"}
         eventually(lambda: all(r.get("health") == "ok" for r in _rules(url)), what="rules evaluated healthy")
+    finally:
+        stop()
+
+
+def test_every_dashboard_query_returns_data(tmp_path: Path, worker_endpoint: tuple[Metrics, str]) -> None:
+    """Every panel's PromQL, variables filled from real label values (never a bare .*), returns
+    series from a real Prometheus scraping the worker's exposition."""
+    _, target = worker_endpoint
+    url, stop = start_prometheus(tmp_path, [target])
+    try:
+        eventually(lambda: query(url, "count_over_time(up[1m]) >= 3"), what="three scrapes")
+        variables: dict[str, dict[str, str]] = {}
+        for uid, name, text in variable_queries():
+            values = label_values(url, text, variables.setdefault(uid, {}))
+            assert values, f"{uid}: variable {name} has no values ({text})"
+            variables[uid][name] = promql_regex(values)
+        empty = [(uid, title, fill(expr, variables[uid])) for uid, title, expr in panel_queries()
+                 if not query(url, fill(expr, variables[uid]))]
+        assert empty == []
     finally:
         stop()
 
