@@ -12,6 +12,7 @@ import contextlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from importlib import metadata
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -31,6 +32,14 @@ MAX_FREE_LABELS = 32  # distinct DLQ reasons / record sources before the rest be
 SHORT_LABEL = re.compile(r"[a-z0-9][a-z0-9_.]{0,39}")
 REGION = re.compile(r"[A-Z]{2}")
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+def package_version() -> str:
+    """cidwatch's installed version, for cidwatch_worker_info; "unknown" when run from a bare tree."""
+    try:
+        return metadata.version("cidwatch")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def tenant_label(tenant: str | None) -> str:
@@ -82,7 +91,7 @@ class Metrics:
 
     def __init__(
         self,
-        version: str = "0.0.0",
+        version: str | None = None,
         cli_limit: int = DEFAULT_CLI_LIMIT,
         inventory: Iterable[str] | None = None,
         registry: CollectorRegistry | None = None,
@@ -99,7 +108,7 @@ class Metrics:
         self._define_decision_metrics()
         self._define_cli_metrics()
         self._define_pipeline_metrics()
-        self.worker_info.labels(version=version).set(1)
+        self.worker_info.labels(version=version or package_version()).set(1)
         for reason in DLQ_REASONS:  # present from the start, so rate() and the DLQ panel have series
             self.dlq_records.labels(reason=reason)
         self.records_processed.labels(source="cdr")
