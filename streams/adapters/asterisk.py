@@ -21,16 +21,15 @@ from streams.adapters.common import (
     number,
     number_value,
     outcome,
+    require_presented_caller,
     stable_id,
 )
-from streams.adapters.profile import AsteriskOptions, Profile
+from streams.adapters.profile import ASTERISK_BASE_COLUMNS, AsteriskOptions, Profile
 
 FORMAT = "asterisk"
+CALLER_FIX = "record it with Set(CDR(userfield)=${CALLERID(num)}) and set asterisk.caller_column: userfield"
 
-BASE_COLUMNS = (
-    "accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp", "lastdata",
-    "start", "answer", "end", "duration", "billsec", "disposition", "amaflags",
-)
+BASE_COLUMNS = ASTERISK_BASE_COLUMNS
 
 # disposition -> the SIP status chan_sip/chan_pjsip use for that hangup cause; FAILED has no single one.
 DISPOSITIONS: dict[str, int | None] = {
@@ -73,11 +72,13 @@ def convert_row(row: list[str], names: tuple[str, ...], profile: Profile) -> dic
     caller = _caller(fields, profile)
     destination = number(fields["dst"], profile)
     inbound_context = fields["dcontext"].strip() in profile.asterisk.inbound_contexts
+    direction = call_direction("outbound", caller, destination, inbound_context=inbound_context)
+    require_presented_caller(direction, caller, destination, CALLER_FIX)
     return build_record(
         profile,
         call_id=fields.get("uniqueid", "").strip() or stable_id(FORMAT, *row),
         started_at=local_time(fields["start"], profile, "start"),
-        direction=call_direction("outbound", caller, destination, inbound_context=inbound_context),
+        direction=direction,
         caller=caller,
         destination=destination,
         answered=disposition == "ANSWERED",
@@ -87,8 +88,9 @@ def convert_row(row: list[str], names: tuple[str, ...], profile: Profile) -> dic
 
 
 def _caller(fields: dict[str, str], profile: Profile) -> Number:
-    """`src` is the caller-ID number; older dialplans leave it empty and only fill `clid`."""
-    return number(fields["src"].strip() or clid_number(fields["clid"]), profile)
+    """The profile's caller column (`src` by default); an empty one falls back to `src`, then to `clid`."""
+    chosen = fields.get(profile.asterisk.caller_column, "").strip()
+    return number(chosen or fields["src"].strip() or clid_number(fields["clid"]), profile)
 
 
 def _optional_label(names: tuple[str, ...]) -> str:

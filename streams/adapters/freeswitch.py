@@ -15,6 +15,9 @@ from typing import Any
 from streams.adapters.common import Reject, Skip, sip_code_value
 from streams.adapters.profile import FreeswitchOptions
 
+CALLER_FIX = ("add ${effective_caller_id_number} to the cdr_csv template, or log B-legs and set "
+              "freeswitch.leg: b")
+
 # In the order the issue and FreeSWITCH agree on: the number set for presentation wins over the raw one.
 CALLER_FIELDS = ("effective_caller_id_number", "outbound_caller_id_number", "caller_id_number")
 

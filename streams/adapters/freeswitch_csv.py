@@ -24,6 +24,7 @@ from streams.adapters.common import (
     number,
     number_value,
     outcome,
+    require_presented_caller,
 )
 from streams.adapters.profile import Profile
 
@@ -71,11 +72,13 @@ def convert_row(row: list[str], names: tuple[str, ...], profile: Profile, b_legs
     answered = _answered(fields)
     default = freeswitch.map_direction(fields.get("direction", ""), is_b_leg, profile.freeswitch)
     inbound_context = fields.get("context", "") in profile.freeswitch.inbound_contexts
+    direction = call_direction(default, caller, destination, inbound_context=inbound_context)
+    require_presented_caller(direction, caller, destination, freeswitch.CALLER_FIX)
     return build_record(
         profile,
         call_id=uuid,
         started_at=_started_at(fields, profile),
-        direction=call_direction(default, caller, destination, inbound_context=inbound_context),
+        direction=direction,
         caller=caller,
         destination=destination,
         answered=answered,

@@ -22,6 +22,7 @@ from streams.adapters.common import (
     number,
     number_value,
     outcome,
+    require_presented_caller,
 )
 from streams.adapters.profile import Profile
 
@@ -72,11 +73,13 @@ def convert(document: Any, profile: Profile) -> dict[str, Any]:
     fs_direction = _text(variables, "direction") or _text(document.get("channel_data") or {}, "direction")
     default = freeswitch.map_direction(fs_direction, _is_b_leg(document, variables), profile.freeswitch)
     inbound_context = _text(caller_profile, "context") in profile.freeswitch.inbound_contexts
+    direction = call_direction(default, caller, destination, inbound_context=inbound_context)
+    require_presented_caller(direction, caller, destination, freeswitch.CALLER_FIX)
     return build_record(
         profile,
         call_id=uuid,
         started_at=_started_at(variables, document),
-        direction=call_direction(default, caller, destination, inbound_context=inbound_context),
+        direction=direction,
         caller=caller,
         destination=destination,
         answered=answered,

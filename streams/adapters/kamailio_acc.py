@@ -29,11 +29,13 @@ from streams.adapters.common import (
     number,
     number_value,
     outcome,
+    require_presented_caller,
     sip_code_value,
 )
 from streams.adapters.profile import KamailioOptions, Profile
 
 FORMAT = "kamailio-acc"
+CALLER_FIX = "set kamailio.caller_column to the acc extra that holds the presented number"
 
 SYSLOG_MARKER = re.compile(r"\bACC: ([^:]*): ")
 # Names the syslog backend uses for the core fields -> the database column names.
@@ -144,7 +146,10 @@ def acc_time(value: str, profile: Profile, field: str) -> datetime:
     """db_flatstore writes Unix time; a database export writes a local DATETIME in the server's zone."""
     if EPOCH.fullmatch(value.strip()):
         return epoch_time(value, field)
-    return local_time(value, profile, field)
+    try:
+        return local_time(value, profile, field)
+    except Reject:
+        raise Reject(f"{field}: expected a Unix time or a time like 2024-03-12 08:00:00, got {value!r}") from None
 
 
 # --- joining rows into call attempts -----------------------------------------------------------------
@@ -201,11 +206,13 @@ def convert(invite: AccRow, bye: AccRow | None, profile: Profile) -> dict[str, A
     caller = number(invite.fields.get(options.caller_column), profile)
     destination = number(invite.fields.get(options.callee_column), profile)
     answered = 200 <= invite.code < 300
+    direction = call_direction("outbound", caller, destination)
+    require_presented_caller(direction, caller, destination, CALLER_FIX)
     return build_record(
         profile,
         call_id=invite.callid,
         started_at=_started_at(invite, profile),
-        direction=call_direction("outbound", caller, destination),
+        direction=direction,
         caller=caller,
         destination=destination,
         answered=answered,

@@ -22,6 +22,13 @@ from streams.cdr import DIRECTIONS
 LEGS = ("a", "b")
 KAMAILIO_MODES = ("transaction", "cdr")
 
+# Asterisk cdr_csv columns (`build_csv_record`), then the two optional ones.
+ASTERISK_BASE_COLUMNS = (
+    "accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp", "lastdata",
+    "start", "answer", "end", "duration", "billsec", "disposition", "amaflags",
+)
+ASTERISK_OPTIONAL_COLUMNS = ("uniqueid", "userfield")
+
 # mod_cdr_csv's stock "example" template (autoload_configs/cdr_csv.conf.xml), in order.
 FREESWITCH_EXAMPLE_COLUMNS = (
     "caller_id_name", "caller_id_number", "destination_number", "context", "start_stamp", "answer_stamp",
@@ -49,6 +56,9 @@ class AsteriskOptions:
 
     uniqueid: bool = True
     userfield: bool = True
+    # Where the presented caller ID is: `src`, or a column the dialplan fills, e.g. userfield with
+    # Set(CDR(userfield)=${CALLERID(num)}) after the outbound CLI is set. Empty values fall back to src, clid.
+    caller_column: str = "src"
     # dcontext values where calls from the PSTN land (FreePBX and the Asterisk samples use these).
     inbound_contexts: tuple[str, ...] = ("from-pstn", "from-trunk")
 
@@ -162,7 +172,7 @@ def _reject_unknown(data: Mapping[str, Any], cls: type, prefix: str) -> None:
     known = [f.name for f in fields(cls)]
     for key in data:
         if key not in known:
-            raise ProfileError(f"unknown profile key {prefix}{key!r} (known: {', '.join(known)})")
+            raise ProfileError(f"unknown profile key '{prefix}{key}' (known: {', '.join(known)})")
 
 
 def _top_value(name: str, value: Any) -> Any:
@@ -231,7 +241,9 @@ def _option(key: str, value: Any) -> Any:
         if value is not None and (not isinstance(value, str) or len(value) != 1):
             raise ProfileError(f"{key}: expected one character such as '|' or ',', got {value!r}")
         return value
-    return _required_text(key, value)  # caller_column, callee_column
+    if key == "asterisk.caller_column":
+        return _choice(key, value, ASTERISK_BASE_COLUMNS + ASTERISK_OPTIONAL_COLUMNS)
+    return _required_text(key, value)  # kamailio caller_column, callee_column
 
 
 def _text_list(key: str, value: Any, *, allow_none: bool) -> tuple[str, ...] | None:

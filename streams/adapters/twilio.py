@@ -7,7 +7,7 @@ Times are RFC 2822 (`Fri, 18 Oct 2019 17:02:00 +0000`) and `duration` is a strin
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -38,19 +38,23 @@ PENDING_STATUSES = frozenset({"queued", "initiated", "ringing", "in-progress"})
 
 
 def read(text: str, profile: Profile, *, stream: bool = False) -> Iterator[SourceItem]:
-    """List pages are unwrapped so each Call gets its own location (`record 2` = the second call)."""
-    index = 0
+    """List pages are unwrapped: in a single page, `record 2` is its second call."""
     for location, value in json_values(text):
         if isinstance(value, Reject):
             yield SourceItem(location, reject=value.reason)
-            continue
-        calls = value.get("calls") if isinstance(value, Mapping) and "calls" in value else [value]
-        if not isinstance(calls, list):
-            yield SourceItem(location, reject="calls: expected a list of Call resources")
-            continue
-        for call in calls:
-            index += 1
-            yield outcome(f"record {index}", lambda call=call: convert(call, profile))
+        elif isinstance(value, Mapping) and "calls" in value:
+            yield from _page(location, value["calls"], profile)
+        else:
+            yield outcome(location, lambda value=value: convert(value, profile))
+
+
+def _page(location: str, calls: Any, profile: Profile) -> Iterator[SourceItem]:
+    if not isinstance(calls, list):
+        yield SourceItem(location, reject="calls: expected a list of Call resources")
+        return
+    for index, call in enumerate(calls, 1):
+        where = f"record {index}" if location == "record 1" else f"{location}, call {index}"
+        yield outcome(where, lambda call=call: convert(call, profile))
 
 
 def convert(call: Any, profile: Profile) -> dict[str, Any]:
@@ -110,4 +114,4 @@ def rfc2822(value: str, field: str) -> datetime:
                      f"got {value!r}") from exc
     if moment.tzinfo is None:
         raise Reject(f"{field}: time {value!r} has no UTC offset")
-    return moment
+    return moment.astimezone(UTC)
