@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -59,9 +59,7 @@ class AccRow:
 def read(text: str, profile: Profile, *, stream: bool = False) -> Iterator[SourceItem]:
     """Parse every row, then decide per Call-ID; a message of rows is joined the same way as a file."""
     parsed = list(_parse_lines(text, profile))
-    decided = _decide(  # index -> outcome
-        [row for row in parsed if isinstance(row, AccRow)], profile
-    )
+    decided = _decide([row for row in parsed if isinstance(row, AccRow)], profile)  # index -> outcome
     for row in parsed:
         yield row if isinstance(row, SourceItem) else decided[row.index]
 
@@ -70,7 +68,7 @@ def read(text: str, profile: Profile, *, stream: bool = False) -> Iterator[Sourc
 
 def _parse_lines(text: str, profile: Profile) -> Iterator[AccRow | SourceItem]:
     options = profile.kamailio
-    names: tuple[str, ...] | None = options.column_names()
+    names = options.column_names()
     separator = options.separator
     header_seen = False
     for index, (line_no, line) in enumerate(enumerate(text.splitlines(), 1)):
@@ -87,7 +85,7 @@ def _parse_lines(text: str, profile: Profile) -> Iterator[AccRow | SourceItem]:
             names = names if options.columns is not None else tuple(value.strip() for value in values)
             continue
         header_seen = True
-        yield _row_or_reject(index, location, lambda values=values, names=names: _named(values, names or ()), profile)
+        yield _row_or_reject(index, location, lambda values=values, names=names: _named(values, names), profile)
 
 
 def _split(line: str, separator: str) -> list[str]:
@@ -119,7 +117,10 @@ def _syslog_fields(line: str) -> dict[str, str]:
     return fields
 
 
-def _row_or_reject(index: int, location: str, read_fields: Any, profile: Profile) -> AccRow | SourceItem:
+def _row_or_reject(
+    index: int, location: str, read_fields: Callable[[], dict[str, str]], profile: Profile
+) -> AccRow | SourceItem:
+    """The row with its core values checked, or the reject that names the bad field."""
     try:
         fields = read_fields()
         return AccRow(
