@@ -13,13 +13,18 @@ import argparse
 import json
 import sys
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from cidwatch.cli import CliError
+from cidwatch.produce import make_producer
 from cidwatch.settings import Settings
 from cidwatch.tail import assign_all, make_consumer
+from rules.decision import cleared_message, scope_key
+from streams.cdr import iso_utc
 
 READ_TIMEOUT_S = 60.0
+BY_SUBJECT = "cdr.by-subject"  # the workers' internal topic (streams/app.py), keyed by subject
 
 
 def read_table(settings: Settings, topic: str, timeout_s: float = READ_TIMEOUT_S) -> dict[bytes | None, bytes | None]:
@@ -92,6 +97,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "read as a table: the last record of each caller/rule/scope key.")
     actions = parser.add_subparsers(dest="blocks_action", metavar="ACTION", required=True)
     _add_list(actions)
+    _add_clear(actions)
 
 
 def _add_list(actions: argparse._SubParsersAction) -> None:
@@ -106,4 +112,71 @@ def _cmd_list(args: argparse.Namespace) -> int:
         print(format_block(blocks[key]))
     callers = {decision.get("caller_id") for decision in blocks.values()}
     print(f"{len(blocks)} block(s) in force on {len(callers)} caller ID(s)", file=sys.stderr)
+    return 0
+
+
+def _add_clear(actions: argparse._SubParsersAction) -> None:
+    parser = actions.add_parser(
+        "clear", help="lift a caller ID's blocks (all rules, or one): writes the unblock",
+        description="An operator's unblock: writes the unblock of each matching block in force to the blocks and "
+                    "decisions topics at once (dialers see it even with no worker running), and tells the workers "
+                    "so their state drops the block (they re-send the same unblock id).")
+    parser.add_argument("caller_id", metavar="CALLER_ID", help="the caller ID, E.164 (separators allowed)")
+    parser.add_argument("--rule", metavar="R", help="lift only this rule's block")
+    parser.set_defaults(func=_cmd_clear)
+
+
+def clear(settings: Settings, caller_id: str, rule: str | None, at: datetime) -> list[dict[str, Any]]:
+    """Unblock decisions written for the matching blocks in force; the workers are told too."""
+    from rules.decision import decision_id
+    from rules.numbers import classify
+
+    subject = classify(caller_id).e164 or caller_id
+    matching = [block for block in current_blocks(settings).values()
+                if block.get("caller_id") == subject and rule in (None, block.get("rule"))]
+    unblocks = [_unblock(block, at, decision_id("unblock", block["id"])) for block in matching]
+    producer = make_producer(settings)
+    try:
+        for unblock in unblocks:
+            payload = json.dumps(unblock, ensure_ascii=False).encode()
+            key = f"{unblock['caller_id']}|{unblock['rule']}|{scope_key(unblock['scope'])}".encode()
+            producer.send(settings.topic("blocks"), key=key, value=payload)
+            producer.send(settings.topic("decisions"), key=subject.encode(), value=payload)
+        control = {"t": "clear", "rule": rule, "at": at.isoformat()}
+        if _topic_exists(settings, settings.topic(BY_SUBJECT)):
+            producer.send(settings.topic(BY_SUBJECT), key=subject.encode(), value=json.dumps(control).encode())
+        producer.flush()
+    finally:
+        producer.close()
+    return unblocks
+
+
+def _topic_exists(settings: Settings, topic: str) -> bool:
+    """No worker has run yet when the workers' topic is missing: then there is no state to tell."""
+    consumer = make_consumer(settings, "cidwatch-blocks")
+    try:
+        return bool(consumer.partitions_for_topic(topic))
+    finally:
+        consumer.close()
+
+
+def _unblock(block: dict[str, Any], at: datetime, unblock_id: str) -> dict[str, Any]:
+    """The same unblock the worker's engine writes for an operator's clear (same id, fields, message)."""
+    return {
+        "id": unblock_id, "kind": "unblock", "rule": block["rule"], "severity": block["severity"],
+        "caller_id": block["caller_id"], "call_id": None, "tenant": block.get("tenant"), "at": iso_utc(at),
+        "scope": block.get("scope", {}), "until": iso_utc(at) if block.get("until") else None,
+        "count": block.get("count", 1), "threshold": block.get("threshold"),
+        "message": cleared_message(block["caller_id"], block["rule"]), "source": block.get("source", ""),
+    }
+
+
+def _cmd_clear(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    unblocks = clear(settings, args.caller_id, args.rule, datetime.now(UTC))
+    for unblock in unblocks:
+        print(f"unblocked {unblock['caller_id']} {unblock['rule']} {json.dumps(unblock['scope'])}")
+    if not unblocks:
+        print(f"no block in force for {args.caller_id}" + (f" by {args.rule}" if args.rule else ""), file=sys.stderr)
+        return 1
     return 0

@@ -7,7 +7,10 @@ from dataclasses import dataclass
 
 DEFAULT_BROKER = "kafka://127.0.0.1:9092"
 DEFAULT_PREFIX = "cidwatch."
-TOPIC_NAMES = ("cdr", "decisions", "alerts", "blocks", "dlq", "inventory")
+# The six public topics, then the workers' repartition topic (CDRs keyed by their subject). The
+# latter is created here, not by Faust on first start: a consumer group that forms before a topic
+# exists never gets its partitions assigned.
+TOPIC_NAMES = ("cdr", "decisions", "alerts", "blocks", "dlq", "inventory", "cdr.by-subject")
 COMPACTED_TOPICS = frozenset({"blocks", "inventory"})
 
 

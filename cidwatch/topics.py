@@ -1,4 +1,4 @@
-"""The six Kafka topics of cidwatch, created explicitly with their partition counts and cleanup policy.
+"""The Kafka topics of cidwatch, created explicitly with their partition counts and cleanup policy.
 
 Why explicit: the broker does not auto-create topics, so a typo in a prefix fails loudly instead
 of silently creating an empty topic, and compaction is set where the data is a table (blocks,
@@ -65,7 +65,7 @@ def admin_client(settings: Settings) -> Iterator[Any]:
 
 
 def create_topics(settings: Settings, partitions: int = 8, replication: int = 1) -> CreateResult:
-    """Create whichever of the six topics are missing; existing ones are reported, not changed."""
+    """Create whichever topics are missing; existing ones are reported, not changed."""
     if partitions < 1 or replication < 1:
         raise CliError("partitions and replication must be at least 1")
     names = topic_names(settings)
@@ -100,8 +100,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("topics", help="manage the Kafka topics cidwatch uses")
     actions = parser.add_subparsers(dest="topics_action", metavar="ACTION", required=True)
     create = actions.add_parser(
-        "create", help="create the six topics (idempotent)",
-        description="Create cdr, decisions, alerts, blocks, dlq and inventory under the topic prefix "
+        "create", help="create the topics (idempotent)",
+        description="Create cdr, decisions, alerts, blocks, dlq, inventory and the workers' cdr.by-subject "
+                    "under the topic prefix "
                     "(env CIDWATCH_TOPIC_PREFIX) on the broker (env CIDWATCH_BROKER). blocks and "
                     "inventory are compacted; inventory has one partition.")
     create.add_argument("--partitions", type=int, default=8,

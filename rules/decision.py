@@ -27,6 +27,11 @@ def block_key(caller_id: str, rule: str, scope: dict[str, str]) -> str:
     return f"{caller_id}|{rule}|{scope_key(scope)}"
 
 
+def cleared_message(caller_id: str, rule: str) -> str:
+    """The message of an operator's unblock, shared by `blocks clear` and the worker."""
+    return f"Block of {caller_id} by {rule} cleared by an operator."
+
+
 @dataclass(frozen=True)
 class Decision:
     id: str

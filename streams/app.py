@@ -30,7 +30,8 @@ import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
 
 from cidwatch.inventory_topic import InventoryFollower
-from rules.decision import Decision
+from cidwatch.topics import create_topics
+from rules.decision import Decision, cleared_message
 from rules.engine import Engine
 from rules.packs import load_packs
 from streams.cdr import iso_utc, parse_cdr
@@ -95,7 +96,7 @@ class CidwatchWorker:
     def _declare_topics(self) -> None:
         self.cdr_topic = self._topic("cdr")
         self.raw_topics = {fmt: self._topic(f"raw.{fmt}") for fmt in self.cfg.input_formats}
-        self.by_subject = self._topic(BY_SUBJECT, internal=True, partitions=self.cfg.partitions)
+        self.by_subject = self._topic(BY_SUBJECT)
         self.decisions_topic = self._topic("decisions")
         self.alerts_topic = self._topic("alerts")
         self.blocks_topic = self._topic("blocks")
@@ -198,8 +199,7 @@ class CidwatchWorker:
         decisions = []
         for key, block in state.items("blocks"):
             if block["caller_id"] == subject and rule in (None, block["rule"]):
-                decisions.extend(self.engine.lift(state, key, at, f"Block of {subject} by {block['rule']} "
-                                                  "cleared by an operator."))
+                decisions.extend(self.engine.lift(state, key, at, cleared_message(subject, block["rule"])))
         return decisions
 
     def _record_call(self, cdr: Any, outcome: Any) -> None:
@@ -263,7 +263,8 @@ class CidwatchWorker:
     # -- running ---------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Load the inventory, then run the worker until SIGINT/SIGTERM (a graceful stop)."""
+        """Make sure the topics exist, load the inventory, then run until SIGINT/SIGTERM (a graceful stop)."""
+        create_topics(self.cfg.settings, partitions=self.cfg.partitions)
         self.inventory.load()
         self.engine.inventory = self.inventory.current
         if self.inventory.current is not None:

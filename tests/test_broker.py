@@ -138,7 +138,7 @@ def test_broker_start_status_restart_stop(tmp_path: Path, capsys: pytest.Capture
 
 
 @pytest.mark.kafka
-def test_topics_create_makes_six_topics_idempotently(kafka_bootstrap: str, topic_prefix: str) -> None:
+def test_topics_create_makes_every_topic_idempotently(kafka_bootstrap: str, topic_prefix: str) -> None:
     settings = settings_for(kafka_bootstrap, topic_prefix)
     names = topics.topic_names(settings)
     assert list(names) == list(TOPIC_NAMES)
