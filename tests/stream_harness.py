@@ -157,17 +157,17 @@ def settle(fetch: Callable[[], list], expected: int, timeout: float, quiet: floa
 
 
 def group_assignment(bootstrap: str, group: str) -> dict[str, set[tuple[str, int]]]:
-    """Member client id -> the (topic, partition) pairs it owns in a consumer group, from the broker."""
+    """Member id -> the (topic, partition) pairs it owns in a consumer group, as the broker reports it."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
-        described = admin.describe_consumer_groups([group])[0]
+        described = admin.describe_groups([group])[group]
         out: dict[str, set[tuple[str, int]]] = {}
-        for member in described.members:
-            assignment = member.member_assignment
+        for member in described.get("members") or []:
+            assignment = member.get("member_assignment") or {}
             owned = set()
-            for topic, partitions in getattr(assignment, "assignment", []) or []:
-                owned.update((topic, p) for p in partitions)
-            out[member.member_id] = owned
+            for entry in assignment.get("assigned_partitions", []) if isinstance(assignment, dict) else []:
+                owned.update((entry["topic"], p) for p in entry["partitions"])
+            out[member["member_id"]] = owned
         return out
     finally:
         admin.close()

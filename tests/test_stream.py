@@ -17,7 +17,7 @@ from stream_fixtures import (
     stream_records,
     write_jsonl,
 )
-from stream_harness import Worker, cidwatch, decisions, read_topic, settle, wait_for
+from stream_harness import Worker, cidwatch, decisions, group_assignment, read_topic, settle, wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -204,3 +204,55 @@ def test_blocks_clear_writes_the_unblock(stack, kafka_bootstrap, topic_prefix, t
     )
     assert [d["kind"] for d in got][:2] == ["block", "unblock"]
     assert "+448701234567" not in cidwatch(kafka_bootstrap, topic_prefix, "blocks", "list").stdout
+
+
+def test_restart_and_rebalance_lose_nothing(stack, kafka_bootstrap, topic_prefix, tmp_path):
+    records = call_end_order(stream_records())
+    own = [r for r in records if r["caller_id"] == OWNED_FR]
+    first = [r for r in records if r["caller_id"] != OWNED_FR] + own[:230]  # OWNED_FR between 200 and 250
+    second, third = own[230:], records[-5:]  # the rest of OWNED_FR, then re-deliveries
+    path = write_jsonl(tmp_path / "all.jsonl", first + second + third)
+    expected = replay_decisions(path)
+
+    w1 = stack("w1", "--inventory", INVENTORY)
+    produce(kafka_bootstrap, topic_prefix, write_jsonl(tmp_path / "1.jsonl", first))
+    wait_for(
+        lambda: any(d["caller_id"] == OWNED_FR and d["count"] == 200 for d in decisions(kafka_bootstrap, topic_prefix)),
+        120,
+        "OWNED_FR's 200-call alert",
+        w1,
+    )
+    assert w1.stop() == 0  # graceful
+    w1.start()
+    produce(kafka_bootstrap, topic_prefix, write_jsonl(tmp_path / "2.jsonl", second))
+    block = wait_for(
+        lambda: [
+            d for d in decisions(kafka_bootstrap, topic_prefix) if d["caller_id"] == OWNED_FR and d["kind"] == "block"
+        ],
+        120,
+        "OWNED_FR's block after the restart",
+        w1,
+    )
+    assert block[0]["count"] == 250 and block[0]["call_id"] == "own-249"  # the count survived the restart
+
+    group = f"{topic_prefix}cidwatch"
+    before = wait_for(lambda: group_assignment(kafka_bootstrap, group), 30, "w1 in the group")
+    assert len(before) == 1
+    w2 = stack("w2", "--inventory", INVENTORY)
+    after = wait_for(
+        lambda: (lambda g: g if len(g) == 2 and all(g.values()) else None)(group_assignment(kafka_bootstrap, group)),
+        120,
+        "w2 owning partitions",
+        w2,
+    )
+    def by_subject(owned: set[tuple[str, int]]) -> set[int]:
+        return {p for topic, p in owned if topic == f"{topic_prefix}cdr.by-subject"}
+
+    assert [by_subject(p) for p in before.values()] == [{0, 1, 2, 3}]  # w1 alone owned every partition
+    assert all(by_subject(p) for p in after.values())  # now each worker owns some of them: they moved
+    assert set().union(*map(by_subject, after.values())) == {0, 1, 2, 3}
+    produce(kafka_bootstrap, topic_prefix, write_jsonl(tmp_path / "3.jsonl", third))
+    got = settle(lambda: decisions(kafka_bootstrap, topic_prefix), len(expected), timeout=120)
+    assert w1.running() and w2.running()
+    assert {d["id"] for d in got} == {d["id"] for d in expected}
+    assert comparable(got) == comparable(expected)
