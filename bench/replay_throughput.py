@@ -13,11 +13,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.generate import cdrs, write_jsonl  # noqa: E402
-from cidwatch.replay import ReplayResult, canonical_records, load_records, run_engine  # noqa: E402
-from rules import numbers  # noqa: E402
-from rules.engine import Engine  # noqa: E402
-from rules.packs import load_packs  # noqa: E402
+from bench.generate import cdrs, write_jsonl
+from cidwatch.replay import ReplayResult, canonical_records, load_records, run_engine
+from rules import numbers
+from rules.engine import Engine
+from rules.packs import load_packs
 
 
 def classification(n: int) -> None:

@@ -7,6 +7,7 @@ start with the record's subject, so the stream can partition it by that subject.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
@@ -14,7 +15,8 @@ from datetime import UTC, datetime, time, timedelta
 from rules.decision import Decision, block_key, decision_id, scope_key
 from rules.inventory import Inventory
 from rules.numbers import NumberInfo, classify, classify_with_region, strip_separators
-from rules.packs import Rule, RulePack
+from rules.packs import PackError, Rule, RulePack
+from rules.risk import RiskConfig, RiskScore, RiskState
 from rules.state import StateStore
 from streams.cdr import Cdr, zone
 
@@ -32,6 +34,7 @@ class Outcome:
     decisions: list[Decision] = field(default_factory=list)
     caller: NumberInfo | None = None
     destination: NumberInfo | None = None
+    risk: RiskScore | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,16 @@ class Engine:
         self.default_region = default_region.upper() if default_region else None
         self.dedup_seconds = dedup_seconds
         self._next_due: datetime | None = None
+        self.risk_config = self._risk_config()
+
+    def _risk_config(self) -> RiskConfig | None:
+        rule = self.pack.get("spam.label_risk")
+        if rule is None:
+            return None
+        try:
+            return RiskConfig.from_dict(rule.params)
+        except (TypeError, ValueError) as exc:
+            raise PackError(f"spam.label_risk: params: {exc}") from exc
 
     # -- routing -----------------------------------------------------------------------------
 
@@ -101,6 +114,9 @@ class Engine:
             outcome.destination = self.destination_info(cdr)
         dest = outcome.destination or UNCLASSIFIED
         outcome.decisions.extend(self._outbound_rules(cdr, outcome.caller, dest, state))
+        if outcome.caller.valid and self.risk_config is not None:
+            outcome.risk = self._risk_score(cdr, outcome.caller.e164 or "", state)
+            outcome.decisions.extend(self._risk_alerts(cdr, outcome.caller.e164 or "", outcome.risk, state))
         return outcome
 
     def _destination_matters(self, cli: NumberInfo, destination: str) -> bool:
@@ -206,6 +222,36 @@ class Engine:
         yield from self._maybe_alert(state, "us.cnam_missing", cli.e164 or "", {}, cdr,
                                      f"Caller ID {cli.e164} has no CNAM registered; calls without a "
                                      "caller name are more likely to be labelled spam.")
+
+    # -- spam-label risk -------------------------------------------------------------------------
+
+    def _risk_score(self, cdr: Cdr, number: str, state: StateStore) -> RiskScore:
+        """Add the call to the CLI's rolling 24 h and score it at the call's own time (event time)."""
+        stored = state.get("risk", number)
+        if isinstance(stored, RiskState):
+            risk = stored
+        elif stored:
+            risk = RiskState.from_dict(stored, self.risk_config)
+        else:
+            risk = RiskState(self.risk_config)
+        destination_key = hashlib.blake2b(strip_separators(cdr.destination).encode(), digest_size=8).hexdigest()
+        risk.add(cdr.started_at, cdr.answered, cdr.duration_s, cdr.sip_code, cdr.attestation, destination_key)
+        state.set("risk", number, risk)
+        return risk.score_latest()
+
+    def _risk_alerts(self, cdr: Cdr, number: str, risk: RiskScore, state: StateStore) -> Iterator[Decision]:
+        rule = self.pack.get("spam.label_risk")
+        if rule is None:
+            return
+        window = window_of(rule, cdr.started_at)
+        breakdown = ", ".join(f"{name} {points:g}" for name, points in risk.factors.items() if points)
+        for threshold in rule.thresholds:
+            if risk.score < threshold.at:
+                break
+            message = (f"Spam-label risk of caller ID {number} is {risk.score:g}/100 over the last 24 h "
+                       f"({breakdown}); analytics engines are likely to label its calls.")
+            yield from self._window_alert(state, rule, threshold.severity, number, {}, cdr, window,
+                                          int(risk.inputs.get("calls_24h", 0)), threshold.at, message)
 
     # -- inbound -----------------------------------------------------------------------------
 

@@ -52,7 +52,7 @@ class TableState:
                 if key in store:
                     del store[key]
             else:
-                store[key] = value
+                store[key] = value.to_dict() if hasattr(value, "to_dict") else value
         self.pending.clear()
 
     def discard(self) -> None:

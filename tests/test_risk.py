@@ -250,3 +250,27 @@ def test_weights_are_normalised() -> None:
 
 def test_score_type() -> None:
     assert RiskScore(score=1.0, factors={}).inputs == {}
+
+
+def test_running_score_equals_the_full_computation() -> None:
+    """score_latest (running sums, what the engine calls per call) == score at the newest bucket."""
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    from rules.risk import RiskConfig, RiskState
+
+    rng = random.Random(11)
+    config = RiskConfig(distinct_cap=40)
+    for _trial in range(30):
+        state = RiskState(config)
+        t = datetime(2026, 6, 1, tzinfo=UTC)
+        for _ in range(rng.randint(50, 400)):
+            t += timedelta(seconds=rng.choice((1, 5, 30, 300, 1800, 7200)))
+            when = t - timedelta(seconds=rng.choice((0, 0, 0, 600, 40_000, 100_000)))  # some late calls
+            state.add(when, rng.random() < 0.4, rng.uniform(0, 20), rng.choice((None, 200, 603, 608)),
+                      rng.choice("ABC"), f"d{rng.randint(0, 80)}")
+            latest = state.latest_time()
+            assert latest is not None
+            assert state.score_latest() == state.score(latest)
+        restored = RiskState.from_dict(state.to_dict(), config)
+        assert restored.score_latest() == state.score_latest()
