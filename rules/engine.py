@@ -35,6 +35,8 @@ class Outcome:
     caller: NumberInfo | None = None
     destination: NumberInfo | None = None
     risk: RiskScore | None = None
+    day_count: int | None = None  # the CLI's calls in its current day, against `daily_cap`
+    daily_cap: float | None = None
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,23 @@ class Engine:
         if outcome.caller.valid and self.risk_config is not None:
             outcome.risk = self._risk_score(cdr, outcome.caller.e164 or "", state)
             outcome.decisions.extend(self._risk_alerts(cdr, outcome.caller.e164 or "", outcome.risk, state))
+        self._daily_usage(cdr, outcome, state)
         return outcome
+
+    def _daily_usage(self, cdr: Cdr, outcome: Outcome, state: StateStore) -> None:
+        """What the NOC compares with a cap: the Paris-day count for French non-NPV CLIs (cap 250),
+        else the rolling 24 h calls against the ~100 a day of spam-label guidance."""
+        cli = outcome.caller
+        if cli is None or cli.e164 is None:
+            return
+        rule = self.pack.get("fr.daily_limit")
+        if rule is not None and cli.calling_code == 33 and not self._is_npv(cli):
+            window = window_of(rule, cdr.started_at)
+            outcome.day_count = state.get("counts", f"{cli.e164}|{rule.id}|{window.key}") or 0
+            outcome.daily_cap = max(t.at for t in rule.thresholds)
+        elif outcome.risk is not None and self.risk_config is not None:
+            outcome.day_count = int(outcome.risk.inputs.get("calls_24h", 0))
+            outcome.daily_cap = self.risk_config.daily_calls_guidance
 
     def _destination_matters(self, cli: NumberInfo, destination: str) -> bool:
         """Whether classifying the destination can change a decision: most calls it cannot.

@@ -32,9 +32,9 @@ from faust.sensors.prometheus import setup_prometheus_sensors
 from cidwatch.inventory_topic import InventoryFollower
 from cidwatch.topics import create_topics
 from rules.decision import Decision, cleared_message
-from rules.engine import Engine
+from rules.engine import Engine, Outcome
 from rules.packs import load_packs
-from streams.cdr import iso_utc, parse_cdr
+from streams.cdr import Cdr, iso_utc, parse_cdr
 from streams.config import WorkerConfig
 from streams.dlq import Rejected, cdr_from_mapping, dead_letter, validate
 from streams.metrics import Metrics
@@ -202,11 +202,36 @@ class CidwatchWorker:
                 decisions.extend(self.engine.lift(state, key, at, cleared_message(subject, block["rule"])))
         return decisions
 
-    def _record_call(self, cdr: Any, outcome: Any) -> None:
+    def _record_call(self, cdr: Cdr, outcome: Outcome) -> None:
         caller = outcome.caller.region if outcome.caller is not None else None
         destination = (outcome.destination or self.engine.destination_info(cdr)).region
         self.metrics.record_call(cdr.direction, caller, destination, cdr.answered, cdr.tenant, cdr.duration_s,
                                  cdr.sip_code)
+        if outcome.risk is not None and outcome.day_count is not None and outcome.caller is not None:
+            inputs = outcome.risk.inputs
+            self.metrics.set_cli(outcome.caller.e164 or outcome.subject, cdr.tenant, outcome.day_count,
+                                 outcome.daily_cap, inputs.get("answer_rate", 0.0), inputs.get("short_share", 0.0),
+                                 outcome.risk)
+
+    def _publish_lag(self) -> None:
+        """Records behind each partition end, for the inputs this worker owns.
+
+        Faust keeps the last offset read only privately (`_read_offset`); its own Prometheus sensor
+        exports end and processed offsets separately, and the NOC wants the difference as one gauge.
+        """
+        consumer = self.app.consumer
+        sources = {self.cdr_topic.get_topic_name(), self.by_subject.get_topic_name(),
+                   *(topic.get_topic_name() for topic in self.raw_topics.values())}
+        for tp in consumer.assignment():
+            if tp.topic not in sources:
+                continue
+            try:
+                end = consumer.highwater(tp)
+            except (KeyError, AssertionError, AttributeError):
+                continue
+            read = consumer._read_offset.get(tp)
+            position = read + 1 if read is not None else (consumer._committed_offset.get(tp) or 0)
+            self.metrics.set_lag(tp.topic, tp.partition, max(0, end - position))
 
     async def _emit(self, decision: Decision) -> None:
         payload = decision.to_json()
@@ -233,6 +258,7 @@ class CidwatchWorker:
             counts[block["rule"]] = counts.get(block["rule"], 0) + 1
         for rule in set(counts) | set(self.engine.pack.rules):
             self.metrics.set_active_blocks(rule, counts.get(rule, 0))
+        self._publish_lag()
 
     def _due(self, now: datetime) -> Iterable[tuple[str, str, float]]:
         ts = now.timestamp()
