@@ -194,7 +194,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"CDR files: {', '.join(sorted(READERS))}")
     parser.add_argument("--rate", type=float, default=0,
                         help="records per second at most (default 0: as fast as possible)")
+    parser.add_argument("--format", default="canonical", metavar="NAME",
+                        help="input format: canonical (default) or an adapter name (asterisk, freeswitch-csv, "
+                        "freeswitch-json, connect-ctr, twilio, kamailio-acc); converted before producing")
+    parser.add_argument("--profile", type=Path, metavar="FILE", help="adapter profile (YAML)")
     parser.set_defaults(func=_cmd_produce)
+
+
+def converted_records(paths: list[Path], fmt: str, profile_path: Path | None) -> Iterator[Record]:
+    """Other systems' CDRs converted to canonical JSON by their adapter; what cannot be converted is
+    reported on stderr with its file and location (it never reaches the topic, so it is said here)."""
+    from streams import adapters
+
+    if fmt not in adapters.FORMATS:
+        raise CliError(f"--format: unknown format {fmt!r}; known: canonical, {', '.join(adapters.FORMATS)}")
+    try:
+        profile = adapters.load_profile(profile_path)
+    except (OSError, ValueError) as exc:
+        raise CliError(f"{profile_path}: {exc}") from exc
+    for path in paths:
+        for item in adapters.read_source(path, fmt, profile):
+            if item.reject is not None:
+                print(f"{path}: {item.location}: not converted: {item.reject}", file=sys.stderr)
+            elif item.record is not None:
+                yield record_key(item.record), json.dumps(item.record, separators=(",", ":")).encode()
 
 
 def _cmd_produce(args: argparse.Namespace) -> int:
@@ -203,10 +226,13 @@ def _cmd_produce(args: argparse.Namespace) -> int:
     for path in args.files:
         if not path.is_file():
             raise CliError(f"{path}: no such file")
-        if path.suffix.lower() not in READERS:
+        if args.format == "canonical" and path.suffix.lower() not in READERS:
             read_canonical_file(path)  # raises the unsupported-type error
     settings = Settings.from_env()
-    records = chain.from_iterable(read_canonical_file(path) for path in args.files)
+    if args.format == "canonical":
+        records = chain.from_iterable(read_canonical_file(path) for path in args.files)
+    else:
+        records = converted_records(args.files, args.format, args.profile)
     sent = produce_records(settings, records, rate=args.rate)
     print(f"sent {sent} records to {settings.topic('cdr')}")
     return 0

@@ -64,11 +64,13 @@ def admin_client(settings: Settings) -> Iterator[Any]:
         admin.close()
 
 
-def create_topics(settings: Settings, partitions: int = 8, replication: int = 1) -> CreateResult:
-    """Create whichever topics are missing; existing ones are reported, not changed."""
+def create_topics(settings: Settings, partitions: int = 8, replication: int = 1,
+                  extra: tuple[str, ...] = ()) -> CreateResult:
+    """Create whichever topics are missing (plus `extra` short names, e.g. raw.asterisk); existing ones
+    are reported, not changed."""
     if partitions < 1 or replication < 1:
         raise CliError("partitions and replication must be at least 1")
-    names = topic_names(settings)
+    names = {**topic_names(settings), **{name: settings.topic(name) for name in extra}}
     result = CreateResult()
     with admin_client(settings) as admin:
         present = set(admin.list_topics())

@@ -290,7 +290,8 @@ class CidwatchWorker:
 
     def start(self) -> None:
         """Make sure the topics exist, load the inventory, then run until SIGINT/SIGTERM (a graceful stop)."""
-        create_topics(self.cfg.settings, partitions=self.cfg.partitions)
+        create_topics(self.cfg.settings, partitions=self.cfg.partitions,
+                      extra=tuple(f"raw.{fmt}" for fmt in self.cfg.input_formats))
         self.inventory.load()
         self.engine.inventory = self.inventory.current
         if self.inventory.current is not None:

@@ -11,6 +11,7 @@ from stream_fixtures import (
     INVENTORY,
     OWNED_FR,
     ROGUE_FR,
+    ROOT,
     call_end_order,
     comparable,
     replay_decisions,
@@ -245,6 +246,7 @@ def test_restart_and_rebalance_lose_nothing(stack, kafka_bootstrap, topic_prefix
         "w2 owning partitions",
         w2,
     )
+
     def by_subject(owned: set[tuple[str, int]]) -> set[int]:
         return {p for topic, p in owned if topic == f"{topic_prefix}cdr.by-subject"}
 
@@ -256,3 +258,64 @@ def test_restart_and_rebalance_lose_nothing(stack, kafka_bootstrap, topic_prefix
     assert w1.running() and w2.running()
     assert {d["id"] for d in got} == {d["id"] for d in expected}
     assert comparable(got) == comparable(expected)
+
+
+ASTERISK = ROOT / "tests" / "fixtures" / "adapters" / "asterisk"
+
+
+def test_raw_format_topic_is_converted_in_the_stream(stack, kafka_bootstrap, topic_prefix, tmp_path):
+    """`worker --input-format asterisk` reads raw.asterisk (one Master.csv row a message) and judges it
+    exactly as replay --format asterisk does; a row that does not convert goes to the DLQ."""
+    from kafka import KafkaProducer
+
+    profile = ASTERISK / "rules.profile.yaml"
+    rows = (ASTERISK / "rules.csv").read_bytes().splitlines()
+    out = tmp_path / "replay"
+    cidwatch(
+        kafka_bootstrap,
+        topic_prefix,
+        "replay",
+        ASTERISK / "rules.csv",
+        "--format",
+        "asterisk",
+        "--profile",
+        profile,
+        "--out",
+        out,
+    )
+    expected = [json.loads(line) for line in (out / "decisions.jsonl").read_text().splitlines()]
+    assert {d["rule"] for d in expected} >= {"fr.daily_limit", "us.tollfree_to_tollfree", "uk.cli_not_permitted"}
+    worker = stack("w1", "--input-format", "asterisk", "--profile", profile)
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    for row in [*rows, b'"only","three","columns"']:
+        producer.send(f"{topic_prefix}raw.asterisk", key=b"pbx1", value=row)
+    producer.flush()
+    producer.close()
+    got = settle(lambda: decisions(kafka_bootstrap, topic_prefix), len(expected), timeout=120)
+    assert comparable(got) == comparable(expected), worker.log_tail()
+    dlq = wait_for(
+        lambda: [json.loads(v) for _, v in read_topic(kafka_bootstrap, f"{topic_prefix}dlq")],
+        60,
+        "the unconvertible row in the DLQ",
+        worker,
+    )
+    assert [d["error_class"] for d in dlq] == ["conversion"]
+    assert dlq[0]["source"]["topic"] == f"{topic_prefix}raw.asterisk"
+
+
+def test_produce_converts_other_formats(stack, kafka_bootstrap, topic_prefix):
+    proc = cidwatch(
+        kafka_bootstrap,
+        topic_prefix,
+        "produce",
+        ASTERISK / "golden.csv",
+        "--format",
+        "asterisk",
+        "--profile",
+        ASTERISK / "golden.profile.yaml",
+    )
+    sent = [json.loads(v) for _, v in read_topic(kafka_bootstrap, f"{topic_prefix}cdr")]
+    lines = (ASTERISK / "golden.expected.jsonl").read_text().splitlines()
+    expected = [json.loads(line)["record"] for line in lines if json.loads(line).get("record")]
+    assert f"sent {len(expected)} records" in proc.stdout
+    assert sorted(sent, key=lambda r: r["call_id"]) == sorted(expected, key=lambda r: r["call_id"])
