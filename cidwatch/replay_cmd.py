@@ -34,6 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--profile", type=Path, metavar="FILE", help="adapter profile (YAML)")
     parser.add_argument("--dedup-hours", type=float, default=48.0,
                         help="how long a call_id is remembered for de-duplication, in event time (default 48)")
+    parser.add_argument("--report", action="store_true", help="also write DIR/report.html (plots, embedded)")
     parser.set_defaults(func=run)
 
 
@@ -90,7 +91,11 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from exc
     result = replay(raw, engine, assume_zone(args.assume_tz))
     result.skipped.update(skipped)
-    write_outputs(result, args.out)
+    summary = write_outputs(result, args.out)
+    if args.report:
+        from cidwatch.report import write_report  # matplotlib only when asked for
+
+        print(f"wrote {write_report(result, args.out, summary, inputs=args.inputs)}")
     for line in summary_lines(result, engine.inventory):
         print(line)
     print(f"wrote {args.out / 'decisions.jsonl'}, {args.out / 'rejects.jsonl'}, {args.out / 'summary.csv'}")
