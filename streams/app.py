@@ -86,6 +86,10 @@ class CidwatchWorker:
             key_serializer="raw",
             value_serializer="raw",
             producer_max_request_size=max(1_048_576, cfg.max_record_bytes * 2),
+            # Batch produce requests: without linger every send is its own request, which caps a
+            # worker at a few hundred records a second on loopback.
+            producer_linger=0.01,
+            producer_max_batch_size=256 * 1024,
             consumer_max_fetch_size=max(4_194_304, cfg.max_record_bytes * 4),
         )
 
@@ -229,6 +233,8 @@ class CidwatchWorker:
                 end = consumer.highwater(tp)
             except (KeyError, AssertionError, AttributeError):
                 continue
+            if end is None:  # no fetch response for this partition yet
+                continue
             read = consumer._read_offset.get(tp)
             position = read + 1 if read is not None else (consumer._committed_offset.get(tp) or 0)
             self.metrics.set_lag(tp.topic, tp.partition, max(0, end - position))
@@ -248,7 +254,15 @@ class CidwatchWorker:
     # -- timers and control ----------------------------------------------------------------------
 
     async def _tick(self) -> None:
-        """Wall clock: ask the owning partition to lift time-boxed blocks whose `until` has passed."""
+        """Wall clock: lift what is due and refresh gauges. An error here is logged, never fatal: a
+        crashing timer would stop the whole worker."""
+        try:
+            await self._tick_once()
+        except Exception:
+            log.exception("wall-clock tick failed; retrying at the next tick")
+
+    async def _tick_once(self) -> None:
+        """Ask the owning partition to lift time-boxed blocks whose `until` has passed."""
         now = datetime.now(UTC)
         for subject, key, until in self._due(now):
             self._expire_sent.add((subject, key, until))
@@ -268,7 +282,16 @@ class CidwatchWorker:
                     yield subject, key, until
 
     async def _follow_inventory(self) -> None:
+        self._quiet_libraries()
         await self.inventory.follow()
+
+    def _quiet_libraries(self) -> None:
+        """Hold the client libraries to the worker's log level: left at their default, aiokafka and
+        Faust build a debug record for every message sent (several percent of a worker's CPU)."""
+        level = logging.getLevelName(self.cfg.loglevel.upper())
+        floor = max(level, logging.INFO) if isinstance(level, int) else logging.WARNING
+        for name in ("aiokafka", "faust", "mode", "kafka"):
+            logging.getLogger(name).setLevel(floor)
 
     async def _inventory_changed(self, at: datetime) -> None:
         """A new inventory: later calls see it at once; blocks it no longer justifies are lifted."""
