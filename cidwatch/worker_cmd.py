@@ -51,6 +51,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "env CIDWATCH_INPUT_FORMATS, comma-separated)")
     parser.add_argument("--profile", type=Path, default=_env("CIDWATCH_PROFILE"), metavar="FILE",
                         help="adapter profile for --input-format (env CIDWATCH_PROFILE)")
+    parser.add_argument("--alertmanager-url", default=_env("CIDWATCH_ALERTMANAGER_URL"), metavar="URL",
+                        help="post alert and block decisions to this Alertmanager (API v2) "
+                        "(env CIDWATCH_ALERTMANAGER_URL; default: no paging)")
+    parser.add_argument("--alert-repost", type=float, default=float(_env("CIDWATCH_ALERT_REPOST", "60") or 60),
+                        metavar="S", help="seconds between re-posts of firing alerts (env CIDWATCH_ALERT_REPOST, "
+                        "default 60)")
+    parser.add_argument("--runbook-base-url", default=_env("CIDWATCH_RUNBOOK_BASE_URL", ""), metavar="URL",
+                        help="base of the runbook links in alerts, e.g. your repository's web URL "
+                        "(env CIDWATCH_RUNBOOK_BASE_URL; default: repository-relative docs/runbooks/...)")
+    parser.add_argument("--cli-metrics-limit", type=int, default=int(_env("CIDWATCH_CLI_METRICS_LIMIT", "500") or 500),
+                        metavar="N", help="per-caller-ID series for the busiest N CLIs when no inventory bounds "
+                        "them (env CIDWATCH_CLI_METRICS_LIMIT, default 500)")
     parser.add_argument("--tick", type=float, default=1.0, metavar="S",
                         help="seconds between wall-clock checks for blocks to lift (default 1)")
     parser.add_argument("--loglevel", default=_env("CIDWATCH_LOGLEVEL", "warning"),
@@ -65,6 +77,8 @@ def config_from_args(args: argparse.Namespace) -> WorkerConfig:
         web_port=args.web_port, web_host=args.web_host, store=args.store, partitions=args.partitions,
         default_region=args.default_region, max_record_bytes=args.max_record_bytes, dedup_hours=args.dedup_hours,
         tick_seconds=args.tick, input_formats=tuple(formats), profile=args.profile, loglevel=args.loglevel,
+        alertmanager_url=args.alertmanager_url, alert_repost_seconds=args.alert_repost,
+        runbook_base_url=args.runbook_base_url, cli_metrics_limit=args.cli_metrics_limit,
     )
 
 

@@ -20,6 +20,7 @@ Alertmanager) are idempotent on the id, so a record replayed after a restart re-
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Iterable
@@ -34,6 +35,7 @@ from cidwatch.topics import create_topics
 from rules.decision import Decision, cleared_message
 from rules.engine import Engine, Outcome
 from rules.packs import load_packs
+from streams.alerting import AlertPoster
 from streams.cdr import Cdr, iso_utc, parse_cdr
 from streams.config import WorkerConfig
 from streams.dlq import Rejected, cdr_from_mapping, dead_letter, validate
@@ -58,6 +60,9 @@ class CidwatchWorker:
                              dedup_seconds=int(cfg.dedup_hours * 3600))
         self.metrics = Metrics(cli_limit=cfg.cli_metrics_limit)
         self.inventory = InventoryFollower(cfg.settings, cfg.inventory, self._inventory_changed)
+        self.poster = AlertPoster(cfg.alertmanager_url, repo_url=cfg.runbook_base_url,
+                                  repost_seconds=cfg.alert_repost_seconds)
+        self._blocks_resubmitted = False
         self.app = self._make_app()
         self._expire_sent: set[tuple[str, str, float]] = set()
         self._declare_topics()
@@ -113,6 +118,7 @@ class CidwatchWorker:
         self.app.agent(self.by_subject, name="judge")(self._judge)
         self.app.timer(self.cfg.tick_seconds)(self._tick)
         self.app.task(self._follow_inventory)
+        self.app.task(self._page)
         self.app.on_partitions_assigned.connect(self._on_assigned)
 
     # -- ingest ----------------------------------------------------------------------------------
@@ -247,6 +253,7 @@ class CidwatchWorker:
         else:
             await self.blocks_topic.send(key=decision.block_key.encode(), value=payload)
         self.metrics.record_decision(decision.to_dict())
+        self.poster.submit(decision.to_dict())
         if decision.kind != "unblock":
             self.metrics.observe_latency((datetime.now(UTC) - decision.at).total_seconds())
         log.info("%s %s %s %s", decision.kind, decision.rule, decision.caller_id, iso_utc(decision.at))
@@ -273,6 +280,7 @@ class CidwatchWorker:
         for rule in set(counts) | set(self.engine.pack.rules):
             self.metrics.set_active_blocks(rule, counts.get(rule, 0))
         self._publish_lag()
+        self._resubmit_blocks()
 
     def _due(self, now: datetime) -> Iterable[tuple[str, str, float]]:
         ts = now.timestamp()
@@ -280,6 +288,23 @@ class CidwatchWorker:
             for key, until in (timed or {}).items():
                 if until <= ts and (subject, key, until) not in self._expire_sent:
                     yield subject, key, until
+
+    async def _page(self) -> None:
+        """Run the Alertmanager poster for the worker's lifetime (a no-op without a URL)."""
+        await self.poster.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.poster.stop()
+
+    def _resubmit_blocks(self) -> None:
+        """After start or a rebalance, page again what this worker's partitions hold blocked: the
+        poster's rolling endsAt would otherwise let Alertmanager resolve blocks still in force."""
+        if self._blocks_resubmitted or self.app.rebalancing or self.app.in_recovery:
+            return  # tables are not complete until recovery of the new assignment is done
+        for _key, block in list(self.tables["blocks"].items()):
+            self.poster.submit(block)
+        self._blocks_resubmitted = True
 
     async def _follow_inventory(self) -> None:
         self._quiet_libraries()
@@ -307,6 +332,7 @@ class CidwatchWorker:
 
     async def _on_assigned(self, sender: Any, assigned: Any, **_: Any) -> None:
         self.metrics.record_rebalance()
+        self._blocks_resubmitted = False
         log.info("assigned %d partitions", len(assigned))
 
     # -- running ---------------------------------------------------------------------------------

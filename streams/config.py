@@ -27,6 +27,9 @@ class WorkerConfig:
     input_formats: tuple[str, ...] = ()
     profile: Path | None = None
     cli_metrics_limit: int = 500
+    alertmanager_url: str | None = None
+    alert_repost_seconds: float = 60.0
+    runbook_base_url: str = ""
     loglevel: str = "warning"
 
     @property
