@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "cidwatch.broker", "cidwatch.topics", "cidwatch.produce", "cidwatch.tail", "cidwatch.blocks",
     "dashboards.cli",
     "cidwatch.worker_cmd", "cidwatch.inventory_topic",
+    "cidwatch.simulate", "cidwatch.demo",
 )
 
 
