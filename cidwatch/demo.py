@@ -181,28 +181,6 @@ def prepare_topics(settings: Settings) -> int:
         consumer.close()
 
 
-def create_changelog_topics(settings: Settings, partitions: int) -> None:
-    """Create the worker's table changelog topics before its first start.
-
-    Why: Faust creates them itself at start-up and joins its consumer group a moment later; on a
-    busy machine the broker's metadata does not list the new topics yet, the group leader ignores
-    them ("Ignoring missing topic"), and the first write to such a table fails for the whole run
-    with PartitionsMismatch (changelog "has 0 partitions"). Topics that exist already are left alone.
-    """
-    from cidwatch.topics import admin_client
-    from streams.app import TABLES
-    from streams.config import WorkerConfig
-
-    app_id = WorkerConfig(settings=settings).app_id
-    names = [f"{app_id}-{table}-changelog" for table in TABLES]
-    with admin_client(settings) as admin:
-        missing = [name for name in names if name not in set(admin.list_topics())]
-        specs = {name: {"num_partitions": partitions, "replication_factor": 1,
-                        "configs": {"cleanup.policy": "compact"}} for name in missing}
-        if specs:
-            admin.create_topics(specs, raise_errors=False, wait_for_metadata=True)
-
-
 def cluster_id(settings: Settings) -> str:
     from kafka.admin import KafkaAdminClient
 
@@ -498,7 +476,6 @@ def _run(stack: Stack, args: argparse.Namespace, seed: int, tally: Tally) -> flo
     prefix = os.environ.get("CIDWATCH_TOPIC_PREFIX", Settings().topic_prefix)
     settings = Settings(broker=f"kafka://{info.bootstrap}", topic_prefix=prefix)
     partitions = prepare_topics(settings)
-    create_changelog_topics(settings, partitions)
     workdir = args.workdir.resolve()
     reset_stale_state(workdir, settings)
     inventory = push_inventory(settings, seed, workdir)

@@ -83,6 +83,23 @@ def create_topics(settings: Settings, partitions: int = 8, replication: int = 1,
     return result
 
 
+def create_changelogs(settings: Settings, names: list[str], partitions: int, replication: int = 1) -> None:
+    """Create a worker's table changelog topics (compacted) before it starts.
+
+    Why: Faust creates them itself at start-up and joins its consumer group a moment later; on a busy
+    machine the broker's metadata does not list the new topics yet, the group leader ignores them
+    ("Ignoring missing topic"), and every write to such a table then fails with PartitionsMismatch
+    (changelog "has 0 partitions"). Topics that exist already are left alone.
+    """
+    with admin_client(settings) as admin:
+        present = set(admin.list_topics())
+        specs = {name: {"num_partitions": partitions, "replication_factor": replication,
+                        "configs": {"cleanup.policy": "compact"}} for name in names if name not in present}
+        if specs:
+            response = admin.create_topics(specs, raise_errors=False, wait_for_metadata=True)
+            _sort_response(response, CreateResult())
+
+
 def _sort_response(response: dict[str, Any], result: CreateResult) -> None:
     failures = []
     for topic in response["topics"]:

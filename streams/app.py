@@ -31,7 +31,7 @@ import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
 
 from cidwatch.inventory_topic import InventoryFollower
-from cidwatch.topics import create_topics
+from cidwatch.topics import create_changelogs, create_topics
 from rules.decision import Decision, cleared_message
 from rules.engine import Engine, Outcome
 from rules.packs import load_packs
@@ -341,6 +341,8 @@ class CidwatchWorker:
         """Make sure the topics exist, load the inventory, then run until SIGINT/SIGTERM (a graceful stop)."""
         create_topics(self.cfg.settings, partitions=self.cfg.partitions,
                       extra=tuple(f"raw.{fmt}" for fmt in self.cfg.input_formats))
+        create_changelogs(self.cfg.settings, [table.changelog_topic.get_topic_name() for table in self.tables.values()],
+                          self.cfg.partitions)
         self.inventory.load()
         self.engine.inventory = self.inventory.current
         if self.inventory.current is not None:
