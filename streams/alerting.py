@@ -319,7 +319,9 @@ class AlertPoster:
             self.duplicates += 1
             return
         self._remember(ident)
-        at = parse_time(decision["at"])
+        # Alertmanager runs on this clock: an event time ahead of it (clock skew, simulated traffic)
+        # is clamped to now, or a block would start, and its unblock resolve it, only in the future.
+        at = min(parse_time(decision["at"]), datetime.now(UTC))
         if kind == "unblock":
             self._resolve(key, decision, at)
             return
