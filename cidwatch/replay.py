@@ -22,6 +22,7 @@ from rules.decision import Decision
 from rules.engine import Engine
 from rules.inventory import Inventory
 from rules.numbers import classify_with_region, strip_separators
+from rules.risk import RiskScore
 from rules.state import DictState
 from streams.cdr import Cdr, CdrError, parse_cdr
 
@@ -47,6 +48,7 @@ class ReplayResult:
     counts: Counter[str] = field(default_factory=Counter)
     calls: list[tuple[str, datetime, bool]] = field(default_factory=list)  # judged outbound: (CLI, start, answered)
     skipped: Counter[str] = field(default_factory=Counter)  # adapter skips by reason
+    risk_peaks: dict[str, RiskScore] = field(default_factory=dict)  # CLI -> its highest spam-label risk
 
 
 def load_records(items: Iterable[RawRecord], result: ReplayResult, assume_tz: tzinfo | None) -> list[Cdr]:
@@ -77,6 +79,10 @@ def run_engine(records: list[Cdr], engine: Engine, result: ReplayResult, now: da
         _count(outcome.status, cdr, engine, result)
         if outcome.status == "judged" and cdr.direction == "outbound":
             result.calls.append((outcome.subject, cdr.started_at, cdr.answered))
+        if outcome.risk is not None:
+            peak = result.risk_peaks.get(outcome.subject)
+            if peak is None or outcome.risk.score > peak.score:
+                result.risk_peaks[outcome.subject] = outcome.risk
     result.decisions.extend(engine.expire(now, state, force=True))
     result.decisions.sort(key=lambda decision: decision.at)
 
