@@ -233,3 +233,15 @@ def label_values(prometheus: str, query_text: str, variables: dict[str, str]) ->
     with urllib.request.urlopen(f"{prometheus}/api/v1/series?{params}", timeout=5) as response:
         series = json.loads(response.read())["data"]
     return sorted({s[label] for s in series if label in s})
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def query(prometheus: str, expr: str) -> list[dict[str, Any]]:
+    """An instant PromQL query against a real Prometheus; the result vector."""
+    data = get_json(f"{prometheus}/api/v1/query?{urllib.parse.urlencode({'query': expr})}")
+    assert data["status"] == "success", data
+    return data["data"]["result"]

@@ -12,12 +12,10 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import threading
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -34,28 +32,6 @@ FAST = {"repost_seconds": 1.0, "timeout": 2.0, "max_backoff": 0.5, "min_backoff"
 
 
 # --- fixtures: the webhook the test runs, Alertmanager with the shipped routes ---------------------
-
-
-@pytest.fixture
-def webhook() -> Iterator[tuple[str, Received]]:
-    """Records (path, payload) of every notification Alertmanager delivers."""
-    received: Received = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", 0))
-            received.append((self.path, json.loads(self.rfile.read(length))))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
-    server.shutdown()
-    server.server_close()
 
 
 def am_config(tmp_path: Path, hook: str) -> Path:

@@ -7,24 +7,19 @@ from real label values and Grafana's interval variables at stated values (obs_ha
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
-import urllib.parse
-import urllib.request
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from threading import Thread
-from typing import Any
 
 import pytest
 import yaml
 from obs_harness import (
     alertmanager_config_to_webhooks,
     fill,
+    get_json,
     label_values,
     promql_regex,
+    query,
     start_alertmanager,
     start_prometheus,
 )
@@ -36,39 +31,6 @@ from dashboards.build import panel_queries, variable_queries
 pytestmark = pytest.mark.kafka
 SEED = 11
 RULES = ROOT / "deploy" / "prometheus-rules.yml"
-
-
-def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return json.loads(response.read())
-
-
-def query(prometheus: str, expr: str) -> list[dict[str, Any]]:
-    data = get_json(f"{prometheus}/api/v1/query?{urllib.parse.urlencode({'query': expr})}")
-    assert data["status"] == "success", data
-    return data["data"]["result"]
-
-
-@pytest.fixture
-def webhook() -> Iterator[tuple[str, list[tuple[str, dict[str, Any]]]]]:
-    """Alertmanager's notifications, recorded as (receiver path, payload)."""
-    received: list[tuple[str, dict[str, Any]]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            received.append((self.path, json.loads(body)))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/hook", received
-    server.shutdown()
-    server.server_close()
 
 
 def test_dashboards_alerts_and_paging_on_a_real_worker(kafka_bootstrap, topic_prefix, tmp_path, webhook):
@@ -173,9 +135,15 @@ def test_dashboards_alerts_and_paging_on_a_real_worker(kafka_bootstrap, topic_pr
         cidwatch(kafka_bootstrap, topic_prefix, "blocks", "clear", uk)
 
         def resolved() -> list:
-            return [a for path, p in received for a in p["alerts"]
-                    if a["labels"].get("alertname") == "uk.cli_not_permitted" and a["labels"].get("caller_id") == uk
-                    and a["status"] == "resolved" and path == "/hook/compliance-oncall"]
+            return [
+                a
+                for path, p in received
+                for a in p["alerts"]
+                if a["labels"].get("alertname") == "uk.cli_not_permitted"
+                and a["labels"].get("caller_id") == uk
+                and a["status"] == "resolved"
+                and path == "/hook/compliance-oncall"
+            ]
 
         assert wait_for(resolved, 60, "the UK block resolved in Alertmanager", worker)
         active = get_json(f"{am_url}/api/v2/alerts?active=true")

@@ -22,8 +22,10 @@ from obs_harness import (
     DEPLOY,
     alertmanager_config_to_webhooks,
     fill,
+    get_json,
     label_values,
     promql_regex,
+    query,
     start_alertmanager,
     start_prometheus,
 )
@@ -95,32 +97,6 @@ def worker_endpoint() -> Iterator[tuple[Metrics, str]]:
     server.server_close()
 
 
-@pytest.fixture
-def webhook() -> Iterator[tuple[str, list[tuple[str, dict[str, Any]]]]]:
-    """A webhook receiver recording (path, payload) of every notification Alertmanager sends."""
-    received: list[tuple[str, dict[str, Any]]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", 0))
-            received.append((self.path, json.loads(self.rfile.read(length))))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server, port = serve(Handler)
-    yield f"http://127.0.0.1:{port}/hook", received
-    server.shutdown()
-    server.server_close()
-
-
-def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return json.loads(response.read())
-
-
 def post_json(url: str, payload: Any) -> int:
     request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
                                      headers={"Content-Type": "application/json"})
@@ -137,12 +113,6 @@ def eventually(probe: Callable[[], Any], timeout: float = 30.0, what: str = "con
             return result
         time.sleep(0.25)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
-def query(prometheus: str, expr: str) -> list[dict[str, Any]]:
-    data = get_json(f"{prometheus}/api/v1/query?{urllib.parse.urlencode({'query': expr})}")
-    assert data["status"] == "success", data
-    return data["data"]["result"]
 
 
 # --- real Prometheus --------------------------------------------------------------------------------
