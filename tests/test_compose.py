@@ -12,9 +12,9 @@ Which checks run (no Docker engine is available on these machines, so nothing is
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
