@@ -99,7 +99,8 @@ class Engine:
         subject = self.subject(cdr)
         outcome = Outcome("judged", subject)
         seen_key = f"{subject}\x1f{cdr.call_id}"
-        if state.get("seen", seen_key) is not None:
+        first_seen = state.get("seen", seen_key)
+        if first_seen is not None and abs(cdr.started_at.timestamp() - first_seen) <= self.dedup_seconds:
             outcome.status = "duplicate"
             return outcome
         state.set("seen", seen_key, cdr.started_at.timestamp())

@@ -193,6 +193,8 @@ class CidwatchWorker:
             outcome = self.engine.process(cdr, state)
             if outcome.status == "judged":
                 self._record_call(cdr, outcome)
+            elif outcome.status == "duplicate":
+                self.metrics.record_duplicate()
             return outcome.decisions
         if kind == "expire":
             now = datetime.fromisoformat(body["now"])

@@ -186,6 +186,10 @@ class Metrics:
             registry=r,
         )
         self.rebalances = Counter("cidwatch_rebalances", "Consumer group rebalances.", registry=r)
+        self.duplicates = Counter(
+            "cidwatch_duplicate_records", "Records whose call_id was already judged (a re-delivery, or an "
+            "updated Connect contact): ignored, never counted twice.", registry=r,
+        )
         self.adapter_skips = Counter(
             "cidwatch_adapter_skipped", "Source records an adapter deliberately did not turn into a call attempt "
             "(a Connect update already judged, a non-voice contact, ...), by format.", ("format",), registry=r,
@@ -340,6 +344,9 @@ class Metrics:
 
     def record_rebalance(self) -> None:
         self.rebalances.inc()
+
+    def record_duplicate(self) -> None:
+        self.duplicates.inc()
 
     def record_skip(self, fmt: str) -> None:
         """One source record skipped by the `fmt` adapter; the reason goes to the log, not a label."""

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from engine_helpers import decisions, inventory, run, series
+from engine_helpers import cdr, decisions, inventory, run, series
 
 CLI = "+33123456789"
 
@@ -121,3 +121,18 @@ def test_thresholds_come_from_the_pack(tmp_path):
     result = replay(raw, Engine(load_packs(tmp_path)), now=datetime(2000, 1, 1, tzinfo=UTC))
     assert [(d.kind, d.count) for d in result.decisions] == [("alert", 5), ("block", 8)]
     assert result.decisions[1].until == datetime(2026, 1, 15, tzinfo=UTC)  # a UTC day, as configured
+
+
+def test_a_call_id_is_remembered_for_the_dedup_window_of_event_time():
+    from cidwatch.inputs import RawRecord
+    from cidwatch.replay import replay
+    from rules.engine import Engine
+    from rules.packs import load_packs
+
+    first = cdr("anonymous", at="2026-05-04T10:00:00Z", call_id="same")
+    again = dict(first, started_at="2026-05-05T09:00:00Z")  # 23 h later: still a re-delivery
+    late = dict(first, started_at="2026-05-06T11:00:00Z")  # 49 h later: forgotten, a call of its own
+    raw = [RawRecord("t", f"line {i}", r) for i, r in enumerate([first, again, late])]
+    result = replay(raw, Engine(load_packs(), dedup_seconds=48 * 3600), now=datetime(2000, 1, 1, tzinfo=UTC))
+    assert result.counts["duplicates"] == 1
+    assert [d.at.date().isoformat() for d in result.decisions] == ["2026-05-04", "2026-05-06"]
