@@ -40,10 +40,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def produce(bootstrap: str, n: int) -> float:
+def produce(bootstrap: str, n: int, rate: float = 0) -> float:
+    """Send n generated CDRs, as fast as possible or paced at `rate` per second (steady state)."""
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, batch_size=256 * 1024)
     t0 = time.perf_counter()
-    for record in cdrs(n, seed=5):
+    for i, record in enumerate(cdrs(n, seed=5)):
+        if rate and i % 50 == 0:
+            time.sleep(max(0.0, t0 + i / rate - time.perf_counter()))
         producer.send(f"{PREFIX}cdr", key=record["caller_id"].encode(), value=json.dumps(record).encode())
     producer.flush()
     producer.close()
@@ -132,6 +135,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--store", default="rocksdb", choices=("rocksdb", "memory"))
+    parser.add_argument("--rate", type=float, default=0,
+                        help="produce at this many CDRs/s (steady-state latency) instead of all at once")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
@@ -147,7 +152,7 @@ def main() -> None:
         try:
             time.sleep(12)  # worker joined its group and recovered (empty) tables
             t0 = time.monotonic()
-            produce_s = produce(bootstrap, args.records)
+            produce_s = produce(bootstrap, args.records, args.rate)
             t_end = wait_judged(bootstrap, args.records, timeout=7200)
             total = t_end - t0
             lat = sorted(latencies(bootstrap))
@@ -162,7 +167,8 @@ def main() -> None:
         if lat:
             p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))]
             print(f"  produce -> decision latency over {len(lat):,} decisions: p50 {statistics.median(lat):.2f} s, "
-                  f"p99 {p99:.2f} s (under a backlog: the whole file is produced at once)")
+                  f"p99 {p99:.2f} s " + (f"(produced at {args.rate:g}/s)" if args.rate else
+                                          "(under a backlog: the whole file is produced at once)"))
         print(f"  bare aiokafka consume + json.loads: {ceiling:,.0f} CDRs/s")
 
 
