@@ -6,14 +6,13 @@ binary is a failure, so CI can never go green without having checked the configs
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+from obs_harness import binary
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -25,15 +24,6 @@ RULE_IDS = (
 )
 
 
-def tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{name} is not installed (Debian package prometheus / prometheus-alertmanager)")
-        pytest.skip(f"{name} is not installed")
-    return path
-
-
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
@@ -41,7 +31,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_alertmanager_config_is_valid() -> None:
-    out = run(tool("amtool"), "check-config", "deploy/alertmanager.yml").stdout
+    out = run(binary("amtool"), "check-config", "deploy/alertmanager.yml").stdout
     assert "SUCCESS" in out
 
 
@@ -58,7 +48,7 @@ def test_alertmanager_config_is_valid() -> None:
     ],
 )
 def test_alertmanager_routes(labels: list[str], receiver: str) -> None:
-    out = run(tool("amtool"), "config", "routes", "test", "--config.file=deploy/alertmanager.yml", *labels).stdout
+    out = run(binary("amtool"), "config", "routes", "test", "--config.file=deploy/alertmanager.yml", *labels).stdout
     assert out.split() == [receiver]
 
 
@@ -73,7 +63,7 @@ def test_alertmanager_groups_by_rule_and_caller_id_and_holds_no_secret() -> None
 
 
 def test_prometheus_config_is_valid() -> None:
-    out = run(tool("promtool"), "check", "config", "deploy/prometheus.yml").stdout
+    out = run(binary("promtool"), "check", "config", "deploy/prometheus.yml").stdout
     assert "SUCCESS" in out
 
 
@@ -86,13 +76,13 @@ def test_prometheus_config_scrapes_workers_and_alerts() -> None:
 
 
 def test_prometheus_rules_are_valid() -> None:
-    out = run(tool("promtool"), "check", "rules", "deploy/prometheus-rules.yml").stdout
+    out = run(binary("promtool"), "check", "rules", "deploy/prometheus-rules.yml").stdout
     assert "SUCCESS: 3 rules found" in out
 
 
 def test_prometheus_rules_unit_tests_pass() -> None:
     """promtool evaluates each alert on synthetic series: fires when it should, not before."""
-    run(tool("promtool"), "test", "rules", "deploy/prometheus-rules.test.yml")
+    run(binary("promtool"), "test", "rules", "deploy/prometheus-rules.test.yml")
 
 
 def test_pipeline_alerts_and_their_runbooks() -> None:
