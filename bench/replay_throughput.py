@@ -17,7 +17,7 @@ from bench.generate import cdrs, write_jsonl
 from cidwatch.replay import ReplayResult, canonical_records, load_records, run_engine
 from rules import numbers
 from rules.engine import Engine
-from rules.packs import load_packs
+from rules.pack import load_packs
 
 
 def classification(n: int) -> None:

@@ -20,8 +20,8 @@ from cidwatch.cli import CliError
 from cidwatch.produce import make_producer
 from cidwatch.settings import Settings
 from cidwatch.tail import assign_all, make_consumer
+from rules.cdr import iso_utc
 from rules.decision import cleared_message, scope_key
-from streams.cdr import iso_utc
 
 READ_TIMEOUT_S = 60.0
 BY_SUBJECT = "cdr.by-subject"  # the workers' internal topic (streams/app.py), keyed by subject

@@ -1,7 +1,10 @@
 """`replay`: the stream's rule engine over historical CDR files, with no broker.
 
-Records are ordered by `started_at` (stable) and fed to the same `Engine` the workers run; event
-time drives time-boxed unblocks, and the wall clock is looked at once, at the end of the input.
+Records are validated as they are read, held in columns (`CdrTable`), ordered by `started_at`
+(stable) and fed to the same `Engine` the workers run, over the same `SubjectState`; event time
+drives time-boxed unblocks, and the wall clock is looked at once, at the end of the input. What the
+summary and report need is counted as the records pass (per caller ID, per caller ID and local day),
+so memory follows the number of caller IDs and days, not the number of records.
 """
 
 from __future__ import annotations
@@ -17,14 +20,17 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
+from cidwatch.cdr_table import CdrTable
 from cidwatch.inputs import RawRecord, read_canonical
+from rules.cdr import Cdr, CdrError, parse_cdr
 from rules.decision import Decision
-from rules.engine import Engine
+from rules.engine import Engine, Outcome
 from rules.inventory import Inventory
 from rules.numbers import classify_with_region, strip_separators
+from rules.registry import inventory_clauses
 from rules.risk import RiskScore
 from rules.state import DictState
-from streams.cdr import Cdr, CdrError, parse_cdr
+from rules.window import windows_for
 
 PROGRESS_THRESHOLD = 100_000
 SUMMARY_ZONE = "Europe/Paris"
@@ -42,18 +48,31 @@ class Reject:
 
 
 @dataclass
+class CallerStats:
+    """One caller ID's judged outbound calls, as the summary and the report show them."""
+
+    calls: int = 0
+    answered: int = 0
+    days: Counter[str] = field(default_factory=Counter)  # local day (ISO date) -> calls
+    daily_cap: float | None = None  # the cap the engine holds this CLI's day to (its last word)
+
+
+@dataclass
 class ReplayResult:
     decisions: list[Decision] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
-    calls: list[tuple[str, datetime, bool]] = field(default_factory=list)  # judged outbound: (CLI, start, answered)
+    callers: dict[str, CallerStats] = field(default_factory=dict)  # judged outbound calls per CLI
     skipped: Counter[str] = field(default_factory=Counter)  # adapter skips by reason
     risk_peaks: dict[str, RiskScore] = field(default_factory=dict)  # CLI -> its highest spam-label risk
+    summary_zone: str = SUMMARY_ZONE
+    first_call: datetime | None = None  # the earliest and latest judged outbound calls
+    last_call: datetime | None = None
 
 
-def load_records(items: Iterable[RawRecord], result: ReplayResult, assume_tz: tzinfo | None) -> list[Cdr]:
+def load_records(items: Iterable[RawRecord], result: ReplayResult, assume_tz: tzinfo | None) -> CdrTable:
     """Validate raw records into CDRs; every failure becomes a reject with file, line and field."""
-    records = []
+    table = CdrTable()
     for item in items:
         result.counts["read"] += 1
         if item.error is not None:
@@ -61,30 +80,46 @@ def load_records(items: Iterable[RawRecord], result: ReplayResult, assume_tz: tz
             result.rejects.append(Reject(item.file, item.location, field_name, reason))
             continue
         try:
-            records.append(parse_cdr(item.value, assume_tz))
+            table.append(parse_cdr(item.value, assume_tz))
         except CdrError as exc:
             result.rejects.append(Reject(item.file, item.location, exc.field, exc.reason))
-    return records
+    return table
 
 
-def run_engine(records: list[Cdr], engine: Engine, result: ReplayResult, now: datetime) -> None:
+def run_engine(records: CdrTable, engine: Engine, result: ReplayResult, now: datetime) -> None:
     """Feed records in `started_at` order (stable), then let the wall clock lift what is due."""
-    state = DictState()
-    ordered = sorted(records, key=lambda cdr: cdr.started_at)
-    progress = tqdm(ordered, desc="replay", unit="cdr", disable=len(ordered) <= PROGRESS_THRESHOLD)
+    store = DictState()
+    days = windows_for("local_day", result.summary_zone)
+    progress = tqdm(records.ordered(), desc="replay", unit="cdr", total=len(records),
+                    disable=len(records) <= PROGRESS_THRESHOLD)
     for cdr in progress:
-        result.decisions.extend(engine.expire(cdr.started_at, state))
-        outcome = engine.process(cdr, state)
-        result.decisions.extend(outcome.decisions)
+        outcome = engine.judge(cdr, store)
+        if outcome.decisions:
+            result.decisions.extend(outcome.decisions)
         _count(outcome.status, cdr, engine, result)
         if outcome.status == "judged" and cdr.direction == "outbound":
-            result.calls.append((outcome.subject, cdr.started_at, cdr.answered))
-        if outcome.risk is not None:
-            peak = result.risk_peaks.get(outcome.subject)
-            if peak is None or outcome.risk.score > peak.score:
-                result.risk_peaks[outcome.subject] = outcome.risk
-    result.decisions.extend(engine.expire(now, state, force=True))
+            _tally(result, outcome, cdr, days.of(cdr.started_at).key)
+            risk = store.get(outcome.subject).risk
+            if risk is not None:
+                peak = result.risk_peaks.get(outcome.subject)
+                if peak is None or risk.latest_value() > peak.score:
+                    result.risk_peaks[outcome.subject] = risk.score_latest()
+    result.decisions.extend(engine.expire(store, now))
     result.decisions.sort(key=lambda decision: decision.at)
+
+
+def _tally(result: ReplayResult, outcome: Outcome, cdr: Cdr, day: str) -> None:
+    stats = result.callers.get(outcome.subject)
+    if stats is None:
+        stats = result.callers[outcome.subject] = CallerStats()
+    stats.calls += 1
+    stats.answered += cdr.answered
+    if result.first_call is None:
+        result.first_call = cdr.started_at  # records come in time order
+    result.last_call = cdr.started_at
+    stats.days[day] += 1
+    if outcome.daily_cap is not None:
+        stats.daily_cap = outcome.daily_cap
 
 
 def _count(status: str, cdr: Cdr, engine: Engine, result: ReplayResult) -> None:
@@ -108,8 +143,9 @@ def replay(
     engine: Engine,
     assume_tz: tzinfo | None = None,
     now: datetime | None = None,
+    summary_zone: str = SUMMARY_ZONE,
 ) -> ReplayResult:
-    result = ReplayResult()
+    result = ReplayResult(summary_zone=summary_zone)
     records = load_records(raw, result, assume_tz)
     run_engine(records, engine, result, now or datetime.now(UTC))
     return result
@@ -136,20 +172,29 @@ def write_outputs(result: ReplayResult, out: Path, summary_zone: str = SUMMARY_Z
     return summary
 
 
+def daily_frame(result: ReplayResult) -> pd.DataFrame:
+    """Judged outbound calls per caller ID and local day (`result.summary_zone`): caller_id, day
+    (a date), calls, answered (per caller ID, on its rows), daily_cap."""
+    rows = [(cli, day, n, stats.calls, stats.answered, stats.daily_cap)
+            for cli, stats in result.callers.items() for day, n in stats.days.items()]
+    frame = pd.DataFrame(rows, columns=["caller_id", "day", "calls", "cli_calls", "cli_answered", "daily_cap"])
+    frame["day"] = pd.to_datetime(frame["day"]).dt.date
+    return frame
+
+
 def summary_frame(result: ReplayResult, summary_zone: str = SUMMARY_ZONE) -> pd.DataFrame:
     """Per caller ID: calls, answer rate, peak local-day count, and decisions per rule."""
-    calls = pd.DataFrame(result.calls, columns=["caller_id", "started_at", "answered"])
-    if calls.empty:
+    if summary_zone != result.summary_zone:
+        raise ValueError(f"the replay counted days in {result.summary_zone}, not {summary_zone}")
+    if not result.callers:
         per_cli = pd.DataFrame(columns=["caller_id", "calls", "answer_rate", "peak_day_calls", "peak_day"])
     else:
-        calls["day"] = pd.to_datetime(calls["started_at"], utc=True).dt.tz_convert(summary_zone).dt.date
-        grouped = calls.groupby("caller_id")
-        per_cli = pd.DataFrame({"calls": grouped.size(), "answer_rate": grouped["answered"].mean().round(4)})
-        daily = calls.groupby(["caller_id", "day"]).size().rename("n").reset_index()
-        peaks = daily.sort_values(["caller_id", "n", "day"], ascending=[True, False, True]).drop_duplicates("caller_id")
-        peaks = peaks.set_index("caller_id")[["n", "day"]].rename(columns={"n": "peak_day_calls", "day": "peak_day"})
-        per_cli = per_cli.join(peaks)
-        per_cli = per_cli.reset_index()
+        rows = []
+        for cli, stats in result.callers.items():
+            peak_day, peak = min(stats.days.items(), key=lambda item: (-item[1], item[0]))
+            rows.append((cli, stats.calls, round(stats.answered / stats.calls, 4), peak,
+                         pd.Timestamp(peak_day).date()))
+        per_cli = pd.DataFrame(rows, columns=["caller_id", "calls", "answer_rate", "peak_day_calls", "peak_day"])
     decisions = pd.DataFrame([d.to_dict() for d in result.decisions], columns=["caller_id", "rule", "kind"])
     if not decisions.empty:
         pivot = decisions.pivot_table(index="caller_id", columns="rule", values="kind", aggfunc="count", fill_value=0)
@@ -172,8 +217,7 @@ def summary_lines(result: ReplayResult, inventory: Inventory | None) -> list[str
     if result.skipped:
         lines.append("skipped by the adapter: " + ", ".join(f"{k}: {v}" for k, v in sorted(result.skipped.items())))
     if inventory is None:
-        lines.append("no inventory given: inventory clauses skipped (cli.not_authorized, au.cli_not_permitted "
-                     "ownership, fr.callback_unanswered, us.cnam_missing)")
+        lines.append(f"no inventory given: inventory clauses skipped ({', '.join(inventory_clauses())})")
     else:
         lines.append(f"inventory: {len(inventory)} numbers")
     by_rule = Counter((d.rule, d.kind) for d in result.decisions)

@@ -12,10 +12,10 @@ from pathlib import Path
 from cidwatch.cli import CliError
 from cidwatch.inputs import InputError, RawRecord
 from cidwatch.replay import canonical_records, replay, summary_lines, write_outputs
+from rules.cdr import CdrError, zone
 from rules.engine import Engine
 from rules.inventory import Inventory, InventoryError, load_inventory
-from rules.packs import PackError, RulePack, load_packs
-from streams.cdr import CdrError, zone
+from rules.pack import PackError, RulePack, load_packs
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -29,10 +29,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from cidwatch.replay import SUMMARY_ZONE, ReplayResult
+from cidwatch.replay import SUMMARY_ZONE, ReplayResult, daily_frame
 from rules.numbers import classify
-from rules.packs import PackError, load_packs
-from rules.risk import DEFAULT_CONFIG, FACTORS, RiskConfig, RiskScore, RiskState
+from rules.risk import DEFAULT_CONFIG, FACTORS, RiskConfig, RiskScore
 
 REPORT_NAME = "report.html"
 TOP_CLIS = 8  # small multiples in the daily-volume plot
@@ -41,18 +40,10 @@ TOP_RISK_ROWS = 10
 TIMELINE_MAX = 300  # decisions drawn one marker each; more are counted per time bin
 COUNT_BINS = ("1h", "3h", "6h", "1D", "7D")
 MAX_BINS = 120
-FR_DAILY_CAP_FALLBACK = 250.0
-KNOWN_FACTORS = ("volume", "burst", "answer_rate")  # what (caller ID, start, answered) determines
 KIND_STYLE = {"alert": ("o", "#e69f00"), "block": ("s", "#d55e00"), "unblock": ("^", "#009e73")}
 OVER_COLOUR, UNDER_COLOUR, CAP_COLOUR = "#d55e00", "#0072b2", "#cc0000"
-PARTIAL_RISK_NOTE = (
-    "Scores computed here from what the replay records for each judged outbound call: start time and "
-    "whether it was answered. The volume, burst and answer-rate factors are exact; short calls, "
-    "analytics rejections (603/607/608), attestation and distinct destinations are not available to "
-    "the report and count as 0, so each score is a lower bound of the engine's "
-    "(at most {ceiling:g} of 100 points)."
-)
 FULL_RISK_NOTE = "Each caller ID's highest score during the replay, as the rule engine computed it (all factors)."
+NO_RISK_NOTE = "The spam-label risk rule is not enabled in the rule packs of this replay: no score to show."
 
 
 # --- public entry point ----------------------------------------------------------------------
@@ -69,14 +60,14 @@ def write_report(
 ) -> Path:
     """Write `out`/report.html from a replay's result and its per-CLI summary; returns the path."""
     out.mkdir(parents=True, exist_ok=True)
-    calls = calls_frame(result, zone)
+    calls = calls_frame(result)
     decisions = decisions_frame(result)
-    peaks, risk_note, ceiling = risk_peaks(result)
+    peaks, risk_note = risk_peaks(result)
     figures = [
         ("Daily volume per caller ID against its cap", daily_volume_note(zone), plot_daily_volume(calls)),
         ("Decisions over time by rule", decisions_note(len(decisions)),
          plot_decisions(decisions)),
-        ("Spam-label risk score distribution", risk_note, plot_risk(peaks, ceiling)),
+        ("Spam-label risk score distribution", risk_note, plot_risk(peaks)),
         ("Answer rate by caller country", "Caller country from the caller ID's numbering plan (invalid: "
          "not a valid E.164 number); bars labelled with the number of judged outbound calls.", plot_answer_rate(calls)),
     ]
@@ -92,39 +83,12 @@ def write_report(
 # --- data ----------------------------------------------------------------------------------------
 
 
-def fr_daily_cap() -> float:
-    """fr.daily_limit's highest threshold in the shipped pack (250), the cap the engine reports."""
-    try:
-        rule = load_packs().get("fr.daily_limit")
-    except PackError:
-        return FR_DAILY_CAP_FALLBACK
-    return float(max((t.at for t in rule.thresholds), default=FR_DAILY_CAP_FALLBACK)) if rule else FR_DAILY_CAP_FALLBACK
-
-
-def daily_cap(
-    caller_id: str, fr_cap: float, guidance: float = DEFAULT_CONFIG.daily_calls_guidance
-) -> tuple[float, str]:
-    """The cap a caller ID's day is held to, as the engine decides it (Engine._daily_usage): French
-    (+33) non-NPV numbers have the operators' cap, every other caller ID the spam-label guidance of
-    about 100 calls a day. NPV here is the numbering plan's ranges: an inventory's npv override is
-    not visible to the report."""
-    info = classify(caller_id)
-    if info.calling_code == 33 and not info.fr_npv:
-        return fr_cap, f"cap {fr_cap:g} (FR, not NPV)"
-    return guidance, f"guidance {guidance:g}/day"
-
-
-def calls_frame(result: ReplayResult, zone: str = SUMMARY_ZONE) -> pd.DataFrame:
-    """Judged outbound calls with their local day and caller country."""
-    calls = pd.DataFrame(result.calls, columns=["caller_id", "started_at", "answered"])
-    if calls.empty:
-        return calls.assign(day=pd.Series(dtype=object), country=pd.Series(dtype=object))
-    calls["started_at"] = pd.to_datetime(calls["started_at"], utc=True)
-    calls["day"] = calls["started_at"].dt.tz_convert(zone).dt.date
-    countries = {cli: _country(cli) for cli in calls["caller_id"].unique()}
-    calls["country"] = calls["caller_id"].map(countries)
-    calls["answered"] = calls["answered"].astype(bool)
-    return calls
+def calls_frame(result: ReplayResult) -> pd.DataFrame:
+    """Judged outbound calls per caller ID and local day, with the caller's country and the cap the
+    engine held that caller ID's day to (the French operators' cap, else the spam-label guidance)."""
+    frame = daily_frame(result)
+    countries = {cli: _country(cli) for cli in frame["caller_id"].unique()}
+    return frame.assign(country=frame["caller_id"].map(countries))
 
 
 def decisions_frame(result: ReplayResult) -> pd.DataFrame:
@@ -135,60 +99,11 @@ def decisions_frame(result: ReplayResult) -> pd.DataFrame:
     return frame
 
 
-def risk_peaks(
-    result: ReplayResult, config: RiskConfig = DEFAULT_CONFIG
-) -> tuple[dict[str, RiskScore], str, float]:
-    """Each caller ID's highest score, a note saying how it was obtained, and the highest score that
-    way of obtaining it can reach.
-
-    The engine's own scores win when the replay records them (`ReplayResult.risk_peaks`, caller ID ->
-    highest RiskScore); until then the score is recomputed from (caller ID, start, answered), which
-    covers three of the seven factors: a lower bound, and the page says so.
-    """
-    engine_peaks: Mapping[str, RiskScore] | None = getattr(result, "risk_peaks", None)
-    if engine_peaks:
-        return dict(engine_peaks), FULL_RISK_NOTE, 100.0
-    ceiling = round(100.0 * sum(config.weights[f] for f in KNOWN_FACTORS) / sum(config.weights.values()), 1)
-    return partial_risk_peaks(result.calls, config), PARTIAL_RISK_NOTE.format(ceiling=ceiling), ceiling
-
-
-def partial_risk_peaks(calls: Iterable[tuple[str, datetime, bool]], config: RiskConfig) -> dict[str, RiskScore]:
-    """A RiskState per valid caller ID (the engine scores no other) over its calls in time order,
-    scored at the last call of every hour it was active: bounded work, and no hourly peak is missed
-    by more than one hour's calls. Fields the replay does not record are fed as neutral (a long call,
-    no SIP code, no attestation, one destination) and their factors then zeroed: see `known_factors`.
-    """
-    by_cli: dict[str, list[tuple[datetime, bool]]] = {}
-    for caller_id, started_at, answered in calls:
-        by_cli.setdefault(caller_id, []).append((started_at, answered))
-    peaks: dict[str, RiskScore] = {}
-    for caller_id, rows in by_cli.items():
-        if not classify(caller_id).valid:
-            continue
-        rows.sort(key=lambda row: row[0])
-        state = RiskState(config)
-        best: RiskScore | None = None
-        for i, (started_at, answered) in enumerate(rows):
-            state.add(started_at, answered, config.short_call_s, None, None, "replay")
-            if i + 1 == len(rows) or _hour(rows[i + 1][0]) != _hour(started_at):
-                score = known_factors(state.score(started_at))
-                if best is None or score.score > best.score:
-                    best = score
-        if best is not None:
-            peaks[caller_id] = best
-    return peaks
-
-
-def known_factors(score: RiskScore) -> RiskScore:
-    """Keep the factors the replay's (caller ID, start, answered) determine; the others are 0, so
-    the score is a lower bound rather than a guess (a lone call to "one destination" would otherwise
-    score as every call going to a new number)."""
-    factors = {name: (points if name in KNOWN_FACTORS else 0.0) for name, points in score.factors.items()}
-    return RiskScore(round(sum(factors.values()), 1), factors, score.inputs)
-
-
-def _hour(moment: datetime) -> int:
-    return math.floor(moment.timestamp() / 3600)
+def risk_peaks(result: ReplayResult) -> tuple[dict[str, RiskScore], str]:
+    """Each caller ID's highest score, as the engine computed it during the replay, and a note."""
+    if result.risk_peaks:
+        return dict(result.risk_peaks), FULL_RISK_NOTE
+    return {}, NO_RISK_NOTE
 
 
 def _country(caller_id: str) -> str:
@@ -204,9 +119,10 @@ def decisions_note(count: int) -> str:
 
 
 def daily_volume_note(zone: str) -> str:
-    return (f"The {TOP_CLIS} busiest caller IDs; calls per local day ({zone}, the day fr.daily_limit counts in). "
-            "Dashed line: the cap applying to the number (French non-NPV numbers: the operators' cap; others: "
-            "the spam-label guidance of about 100 calls a day). Days over the line are drawn in red.")
+    return (f"The {TOP_CLIS} busiest caller IDs; calls per local day ({zone}, the day the French daily cap counts "
+            "in). Dashed line: the cap the rule engine held the number to (French non-NPV numbers: the "
+            "operators' cap; others: the spam-label guidance of about 100 calls a day). Days over the line are "
+            "drawn in red.")
 
 
 # --- plots -----------------------------------------------------------------------------------------
@@ -223,17 +139,18 @@ def plot_daily_volume(calls: pd.DataFrame, top: int = TOP_CLIS) -> Figure:
     """Small multiples, one per busy caller ID: a bar per local day, the cap as a dashed line."""
     if calls.empty:
         return _empty(Figure(figsize=(11, 3)), "No judged outbound calls")
-    busiest = calls["caller_id"].value_counts().head(top).index.tolist()
-    daily = calls[calls["caller_id"].isin(busiest)].groupby(["caller_id", "day"]).size()
+    totals = calls.groupby("caller_id")["calls"].sum().sort_values(ascending=False, kind="stable")
+    busiest = totals.head(top).index.tolist()
+    daily = calls.set_index(["caller_id", "day"])["calls"]
+    caps = calls.groupby("caller_id")["daily_cap"].first()
     days = sorted(calls["day"].unique())
-    fr_cap = fr_daily_cap()
     cols = min(4, len(busiest))
     rows = math.ceil(len(busiest) / cols)
     fig = Figure(figsize=(11, 2.9 * rows), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False, sharex=True)
     for ax, caller_id in zip(axes.flat, busiest, strict=False):
         counts = [int(daily.get((caller_id, day), 0)) for day in days]
-        cap, label = daily_cap(caller_id, fr_cap)
+        cap, label = cap_label(caps.get(caller_id))
         colours = [OVER_COLOUR if n > cap else UNDER_COLOUR for n in counts]
         bars = ax.bar(range(len(days)), counts, color=colours, width=0.7)
         ax.bar_label(bars, [str(n) if n else "" for n in counts], fontsize=8, padding=2)
@@ -248,6 +165,14 @@ def plot_daily_volume(calls: pd.DataFrame, top: int = TOP_CLIS) -> Figure:
         ax.set_axis_off()
     fig.supylabel("calls per day", fontsize=9)
     return fig
+
+
+def cap_label(cap: float | None) -> tuple[float, str]:
+    """The cap line of a caller ID: what the engine reported, else the spam-label guidance."""
+    if cap is None or pd.isna(cap):
+        guidance = DEFAULT_CONFIG.daily_calls_guidance
+        return guidance, f"guidance {guidance:g}/day"
+    return float(cap), f"cap {cap:g}"
 
 
 def plot_decisions(decisions: pd.DataFrame) -> Figure:
@@ -307,9 +232,8 @@ def _decision_counts(decisions: pd.DataFrame) -> Figure:
     return fig
 
 
-def plot_risk(peaks: Mapping[str, RiskScore], ceiling: float = 100.0, config: RiskConfig = DEFAULT_CONFIG) -> Figure:
-    """Histogram of per-CLI peak scores with the rule's warning and critical thresholds; scores the
-    available data cannot reach are shaded, so an empty right-hand side is not read as "all clear"."""
+def plot_risk(peaks: Mapping[str, RiskScore], config: RiskConfig = DEFAULT_CONFIG) -> Figure:
+    """Histogram of per-CLI peak scores with the rule's warning and critical thresholds."""
     fig = Figure(figsize=(11, 3.6), layout="constrained")
     if not peaks:
         return _empty(fig, "No caller ID to score")
@@ -320,11 +244,6 @@ def plot_risk(peaks: Mapping[str, RiskScore], ceiling: float = 100.0, config: Ri
         ax.axvline(at, color=colour, linestyle="--", linewidth=1.2)
         ax.text(at, 0.98, f"{name} {at:g}", transform=ax.get_xaxis_transform(), ha="center", va="top",
                 fontsize=8, color=colour, bbox={"facecolor": "white", "edgecolor": "none", "pad": 1}, zorder=4)
-    if ceiling < 100:
-        ax.axvspan(ceiling, 100, color="#dddddd", alpha=0.6, zorder=0)
-        ax.text((ceiling + 100) / 2, 0.5, f"above {ceiling:g}: not reachable\nwithout the missing factors",
-                transform=ax.get_xaxis_transform(), ha="center", va="center", fontsize=9, color="#444444",
-                bbox={"facecolor": "#eeeeee", "edgecolor": "none"}, zorder=3)
     ax.set_xlim(0, 100)
     ax.set_xlabel("highest spam-label risk score during the replay (0-100)", fontsize=9)
     ax.set_ylabel("caller IDs", fontsize=9)
@@ -339,8 +258,10 @@ def plot_answer_rate(calls: pd.DataFrame, top: int = TOP_COUNTRIES) -> Figure:
     fig = Figure(figsize=(11, 3.6), layout="constrained")
     if calls.empty:
         return _empty(fig, "No judged outbound calls")
-    grouped = calls.groupby("country")["answered"].agg(["mean", "size"]).sort_values("size", ascending=False)
-    grouped = grouped.head(top).iloc[::-1]
+    per_cli = calls.drop_duplicates("caller_id")
+    grouped = per_cli.groupby("country")[["cli_answered", "cli_calls"]].sum()
+    grouped = pd.DataFrame({"mean": grouped["cli_answered"] / grouped["cli_calls"], "size": grouped["cli_calls"]})
+    grouped = grouped.sort_values("size", ascending=False, kind="stable").head(top).iloc[::-1]
     fig.set_size_inches(11, 1.2 + 0.45 * len(grouped))
     ax = fig.add_subplot()
     bars = ax.barh(grouped.index, grouped["mean"] * 100, color=UNDER_COLOUR)
@@ -410,10 +331,9 @@ def render_page(
 
 
 def _period(result: ReplayResult) -> str:
-    if not result.calls:
+    if result.first_call is None or result.last_call is None:
         return ""
-    starts = [started for _, started, _ in result.calls]
-    first, last = min(starts).astimezone(UTC), max(starts).astimezone(UTC)
+    first, last = result.first_call.astimezone(UTC), result.last_call.astimezone(UTC)
     return f" &middot; calls from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC"
 
 
@@ -424,8 +344,8 @@ def count_rows(result: ReplayResult) -> list[list[Any]]:
         ["duplicates ignored", counts["duplicates"]], ["outbound", counts["outbound"]],
         ["inbound", counts["inbound"]], ["internal", counts["internal"]],
         ["unclassified destinations", counts["unclassified_destinations"]],
-        ["judged outbound calls", len(result.calls)],
-        ["caller IDs", len({cli for cli, _, _ in result.calls})], ["decisions", len(result.decisions)],
+        ["judged outbound calls", sum(stats.calls for stats in result.callers.values())],
+        ["caller IDs", len(result.callers)], ["decisions", len(result.decisions)],
     ]
     rows += [[f"skipped by the adapter: {reason}", n] for reason, n in sorted(result.skipped.items())]
     return rows

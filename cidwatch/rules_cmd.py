@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from cidwatch.cli import CliError
-from rules.packs import PackError, load_pack_file, load_packs
+from rules.pack import PackError, load_pack_file, load_packs
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

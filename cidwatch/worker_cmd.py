@@ -9,7 +9,7 @@ from pathlib import Path
 from cidwatch.cli import CliError
 from cidwatch.settings import Settings
 from rules.inventory import InventoryError
-from rules.packs import PackError
+from rules.pack import PackError
 from streams.config import STORES, WorkerConfig
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from streams.cdr import iso_utc
+from rules.cdr import iso_utc
 
 
 def scope_key(scope: dict[str, str]) -> str:
@@ -30,6 +31,18 @@ def block_key(caller_id: str, rule: str, scope: dict[str, str]) -> str:
 def cleared_message(caller_id: str, rule: str) -> str:
     """The message of an operator's unblock, shared by `blocks clear` and the worker."""
     return f"Block of {caller_id} by {rule} cleared by an operator."
+
+
+def unblock_of(block: Mapping[str, Any], at: datetime, message: str) -> Decision:
+    """The unblock that ends `block` (a block decision as a dict) at `at`: its id derives from the
+    block's, so the worker, replay and `blocks clear` write the same unblock for the same block."""
+    return Decision(
+        id=decision_id("unblock", block["id"]),
+        kind="unblock", rule=block["rule"], severity=block["severity"], caller_id=block["caller_id"],
+        call_id=None, tenant=block.get("tenant"), at=at, scope=dict(block.get("scope") or {}),
+        until=None if block.get("until") is None else at, count=block.get("count", 1),
+        threshold=block.get("threshold"), message=message, source=block.get("source", ""),
+    )
 
 
 @dataclass(frozen=True)

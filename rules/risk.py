@@ -13,6 +13,7 @@ arrive already hashed and are hashed again to 32 bits here: no destination is ev
 from __future__ import annotations
 
 import hashlib
+import heapq
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -130,9 +131,11 @@ def ramp(value: float, low: float, high: float) -> float:
     return min(1.0, max(0.0, (value - low) / (high - low)))
 
 
-def destination_hash(destination_key: str) -> int:
-    """32-bit hash of an (already hashed) destination key: stable across processes, unlike hash()."""
-    return int.from_bytes(hashlib.blake2b(destination_key.encode(), digest_size=4).digest(), "big")
+def destination_hash(destination: str, key: bytes = b"") -> int:
+    """32-bit hash of a destination, keyed when a key is given: stable across processes, unlike hash().
+    Only this hash is stored, never the number."""
+    data = destination.encode("utf-8", "surrogatepass")
+    return int.from_bytes(hashlib.blake2b(data, digest_size=4, key=key).digest(), "big")
 
 
 def _epoch(moment: datetime, name: str) -> float:
@@ -144,19 +147,30 @@ def _epoch(moment: datetime, name: str) -> float:
 class RiskState:
     """One caller ID's recent traffic, in bounded memory; serialisable for a changelog table.
 
-    Scores are meant for `now` at or after the newest call added (the stream's event time).
+    Scores are meant for `now` at or after the newest call added (the stream's event time). Every
+    call updates running sums (the 24 h totals, the calls of the hour ending at the newest bucket, the
+    busiest hour, the distinct destinations), so `latest_value` costs the same whatever the history:
+    O(1) amortised per call. Buckets leave through a heap of their indices, the busiest hour is only
+    recomputed when the run that made it leaves the window.
     """
 
-    def __init__(self, config: RiskConfig | None = None) -> None:
+    def __init__(self, config: RiskConfig | None = None, hash_key: bytes = b"") -> None:
         self.config = config or DEFAULT_CONFIG
+        self.hash_key = hash_key
         self.buckets: dict[int, list[int]] = {}  # bucket index -> COUNTERS counters
         self.seen: dict[int, int] = {}  # destination hash -> hour slot it was last called in
         self.overflow: dict[int, int] = {}  # hour slot -> calls to untracked destinations (cap reached)
         self.high_water: int | None = None  # newest bucket index seen
         self.late = 0  # records dropped because older than the window
-        # Running sums for `score_latest`: the window behind the high-water mark, kept as calls arrive.
+        # Running sums behind the high-water mark, kept as calls arrive.
         self._totals = [0] * COUNTERS
-        self._peak_cache: int | None = 0
+        self._heap: list[int] = []  # bucket indices, to prune the oldest first
+        self._recent = 0  # calls in the sliding hour ending at the high-water bucket
+        self._peak: int | None = 0  # the busiest sliding hour in the window; None: recompute
+        self._peak_end = 0  # the newest bucket ending a run of `_peak` calls
+        self._overflow_total = 0
+        self._oldest_slot: int | None = None  # no destination slot is older (a lower bound)
+        self._latest: float | None = None  # cached `latest_value`
 
     @property
     def _window_buckets(self) -> int:
@@ -166,6 +180,10 @@ class RiskState:
     def _window_slots(self) -> int:
         return self.config.window_s // self.config.distinct_slot_s
 
+    @property
+    def _span(self) -> int:
+        return self.config.burst_s // self.config.bucket_s
+
     def add(
         self,
         started_at: datetime,
@@ -173,7 +191,7 @@ class RiskState:
         duration_s: float,
         sip_code: int | None,
         attestation: str | None,
-        destination_key: str,
+        destination: str,
     ) -> bool:
         """Count one outbound call. Returns False (and counts it in `late`) when it is older than
         the window behind the newest call seen: lateness is decided here, never silently merged."""
@@ -183,53 +201,95 @@ class RiskState:
             self.late += 1
             return False
         if self.high_water is None or index > self.high_water:
-            self.high_water = index
-            self._prune()
+            self._advance(index)
         self._count(index, answered, duration_s, sip_code, attestation)
-        self._remember(math.floor(seconds / self.config.distinct_slot_s), destination_hash(destination_key))
+        self._remember(math.floor(seconds / self.config.distinct_slot_s),
+                       destination_hash(destination, self.hash_key))
+        self._latest = None
         return True
+
+    def _advance(self, index: int) -> None:
+        """Move the high-water mark: prune what left the window, and take out of the newest hour the
+        buckets it no longer covers (no bucket lies between the old mark and the new one)."""
+        previous, span = self.high_water, self._span
+        self.high_water = index
+        self._prune()
+        if previous is None or index - previous >= span:
+            self._recent = 0
+        else:
+            for i in range(previous - span + 1, index - span + 1):
+                bucket = self.buckets.get(i)
+                if bucket is not None:
+                    self._recent -= bucket[CALLS]
 
     def _count(
         self, index: int, answered: bool, duration_s: float, sip_code: int | None, attestation: str | None
     ) -> None:
-        bucket = self.buckets.setdefault(index, [0] * COUNTERS)
-        touched = [CALLS]
+        bucket = self.buckets.get(index)
+        if bucket is None:
+            bucket = self.buckets[index] = [0] * COUNTERS
+            heapq.heappush(self._heap, index)
+        totals = self._totals
+        bucket[CALLS] += 1
+        totals[CALLS] += 1
         if answered:
-            touched.append(ANSWERED)
+            bucket[ANSWERED] += 1
+            totals[ANSWERED] += 1
             if duration_s < self.config.short_call_s:
-                touched.append(SHORT)
-        if sip_code in REJECTION_INDEX:
-            touched.append(REJECTION_INDEX[sip_code])
-        if attestation and attestation.upper() in ATTESTATION_INDEX:
-            touched.append(ATTESTATION_INDEX[attestation.upper()])
-        for counter in touched:
-            bucket[counter] += 1
-            self._totals[counter] += 1
-        if self._peak_cache is not None:
-            self._peak_cache = max(self._peak_cache, self._busiest_run_through(index))
+                bucket[SHORT] += 1
+                totals[SHORT] += 1
+        rejection = REJECTION_INDEX.get(sip_code) if sip_code is not None else None
+        if rejection is not None:
+            bucket[rejection] += 1
+            totals[rejection] += 1
+        if attestation:
+            attested = ATTESTATION_INDEX.get(attestation.upper())
+            if attested is not None:
+                bucket[attested] += 1
+                totals[attested] += 1
+        assert self.high_water is not None
+        if index > self.high_water - self._span:
+            self._recent += 1
+        if self._peak is None:
+            return
+        if index == self.high_water:
+            # The only sliding hour through the newest bucket is the one ending there.
+            if self._recent >= self._peak:
+                self._peak, self._peak_end = self._recent, index
+        else:  # a late call inside the window: every run through its bucket may have grown
+            self._peak = None
 
     def _remember(self, slot: int, value: int) -> None:
         """Track a destination exactly while under the cap; past it, count it as new (upper bound)."""
-        if value in self.seen:
-            self.seen[value] = max(self.seen[value], slot)
+        if self._oldest_slot is None or slot < self._oldest_slot:
+            self._oldest_slot = slot
+        known = self.seen.get(value)
+        if known is not None:
+            if slot > known:
+                self.seen[value] = slot
         elif len(self.seen) < self.config.distinct_cap:
             self.seen[value] = slot
         else:
             self.overflow[slot] = self.overflow.get(slot, 0) + 1
+            self._overflow_total += 1
 
     def _prune(self) -> None:
         """Forget what fell out of the window behind the high-water mark: memory stays bounded."""
         assert self.high_water is not None
         oldest = self.high_water - self._window_buckets
-        for index in [i for i in self.buckets if i <= oldest]:
-            for counter, value in enumerate(self.buckets.pop(index)):
+        heap = self._heap
+        while heap and heap[0] <= oldest:
+            for counter, value in enumerate(self.buckets.pop(heapq.heappop(heap))):
                 self._totals[counter] -= value
-        self._peak_cache = None  # the window moved: recompute the busiest hour when next asked
+            if self._peak is not None and self._peak_end - self._span < oldest:
+                self._peak = None  # the busiest hour lost calls: recompute it when next asked
         oldest_slot = self.high_water * self.config.bucket_s // self.config.distinct_slot_s - self._window_slots
-        for value in [v for v, slot in self.seen.items() if slot <= oldest_slot]:
-            del self.seen[value]
-        for slot in [s for s in self.overflow if s <= oldest_slot]:
-            del self.overflow[slot]
+        if self._oldest_slot is not None and self._oldest_slot <= oldest_slot:
+            for value in [v for v, slot in self.seen.items() if slot <= oldest_slot]:
+                del self.seen[value]
+            for slot in [s for s in self.overflow if s <= oldest_slot]:
+                self._overflow_total -= self.overflow.pop(slot)
+            self._oldest_slot = min((*self.seen.values(), *self.overflow), default=None)
 
     def totals(self, now: datetime) -> tuple[list[int], int]:
         """Counters summed over the 24 h ending with the bucket of `now`, and the busiest hour."""
@@ -240,11 +300,11 @@ class RiskState:
         for bucket in per_bucket:
             if bucket:
                 totals = [a + b for a, b in zip(totals, bucket, strict=True)]
-        return totals, self._peak(per_bucket)
+        return totals, self._full_peak(per_bucket)
 
-    def _peak(self, per_bucket: list[list[int] | None]) -> int:
+    def _full_peak(self, per_bucket: list[list[int] | None]) -> int:
         """Most calls in any run of `burst_s` consecutive buckets (a sliding hour) in the window."""
-        span = self.config.burst_s // self.config.bucket_s
+        span = self._span
         calls = [b[CALLS] if b else 0 for b in per_bucket]
         running = sum(calls[:span])
         peak = running
@@ -260,43 +320,62 @@ class RiskState:
         tracked = sum(1 for slot in self.seen.values() if slot in in_window)
         return tracked + sum(n for slot, n in self.overflow.items() if slot in in_window)
 
-    def _busiest_run_through(self, index: int) -> int:
-        """The most calls in a sliding hour that contains bucket `index`, within the window."""
-        assert self.high_water is not None
-        span = self.config.burst_s // self.config.bucket_s
-        first = self.high_water - self._window_buckets + 1
-        best = 0
-        for start in range(max(first, index - span + 1), min(index, self.high_water - span + 1) + 1):
-            best = max(best, sum(self.buckets[i][CALLS] for i in range(start, start + span) if i in self.buckets))
-        return best
-
-    def _sparse_peak(self) -> int:
-        """`_peak` over the stored buckets only (all inside the window after pruning): the busiest
-        sliding hour always ends on a bucket that has calls, so only those ends need checking."""
-        span = self.config.burst_s // self.config.bucket_s
+    def _sparse_peak(self) -> tuple[int, int]:
+        """The busiest sliding hour over the stored buckets (all inside the window after pruning) and
+        the newest bucket ending such a run: the busiest hour always ends on a bucket with calls."""
+        span = self._span
         items = sorted((index, counts[CALLS]) for index, counts in self.buckets.items())
-        peak = running = low = 0
+        peak = running = low = end = 0
         for index, calls in items:
             running += calls
             while items[low][0] <= index - span:
                 running -= items[low][1]
                 low += 1
-            peak = max(peak, running)
-        return peak
+            if running >= peak:
+                peak, end = running, index
+        return peak, end
+
+    def _current_peak(self) -> int:
+        if self._peak is None:
+            self._peak, self._peak_end = self._sparse_peak()
+        return self._peak
+
+    def latest_value(self) -> float:
+        """The score (only the number) at the newest call's bucket, from the running sums: what the
+        engine asks after every call. Equal to `score_latest().score` (a test holds them equal)."""
+        if self._latest is None:
+            if self.high_water is None:
+                self._latest = 0.0
+            else:
+                distinct = self._distinct_latest()
+                self._latest = _score(_points(self._totals, self._current_peak(), distinct, self.config))
+        return self._latest
+
+    def _distinct_latest(self) -> int:
+        """Distinct destinations in the window of the newest bucket: after pruning every stored slot is
+        inside it, so the count is the tracked plus the overflow; a late call may have left an entry of
+        the slot just outside (kept, as it holds a place under the cap), and then the slots are read."""
+        assert self.high_water is not None
+        oldest_slot = self.high_water * self.config.bucket_s // self.config.distinct_slot_s - self._window_slots
+        if self._oldest_slot is not None and self._oldest_slot <= oldest_slot:
+            latest = self.latest_time()
+            assert latest is not None
+            return self.distinct_destinations(latest)
+        return len(self.seen) + self._overflow_total
+
+    def calls_24h(self) -> int:
+        return self._totals[CALLS]
 
     def score_latest(self) -> RiskScore:
-        """`score` at the newest call's bucket, from running sums: what the engine asks after each call.
+        """`score` at the newest call's bucket, from running sums, with its breakdown.
 
-        Equal to `score(now)` for any `now` in the high-water bucket (a test holds them equal), at a
-        fraction of the cost, because a busy CLI is scored on every call.
+        Equal to `score(now)` for any `now` in the high-water bucket (a test holds them equal). After
+        pruning, every stored destination slot is inside the window (see `_distinct_latest`).
         """
         if self.high_water is None:
             return score_totals([0] * COUNTERS, 0, 0, self.config)
-        if self._peak_cache is None:
-            self._peak_cache = self._sparse_peak()
-        latest = self.latest_time()
-        assert latest is not None
-        return score_totals(list(self._totals), self._peak_cache, self.distinct_destinations(latest), self.config)
+        distinct = self._distinct_latest()
+        return score_totals(list(self._totals), self._current_peak(), distinct, self.config)
 
     def latest_time(self) -> datetime | None:
         """The start of the newest bucket: the event time `score_latest` scores at."""
@@ -324,11 +403,12 @@ class RiskState:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], config: RiskConfig | None = None) -> RiskState:
+    def from_dict(cls, data: Mapping[str, Any], config: RiskConfig | None = None,
+                  hash_key: bytes = b"") -> RiskState:
         """Inverse of to_dict; a state written by another version is refused rather than misread."""
         if data.get("v") != STATE_VERSION:
             raise ValueError(f"risk state: unsupported version {data.get('v')!r}")
-        state = cls(config)
+        state = cls(config, hash_key)
         state.high_water = None if data.get("hw") is None else int(data["hw"])
         state.late = int(data.get("late", 0))
         for row in data.get("b", []):
@@ -340,22 +420,107 @@ class RiskState:
         state.overflow = {int(slot): int(n) for slot, n in data.get("o", [])}
         for counts in state.buckets.values():
             state._totals = [a + b for a, b in zip(state._totals, counts, strict=True)]
-        state._peak_cache = None
+        state._heap = sorted(state.buckets)
+        state._overflow_total = sum(state.overflow.values())
+        state._oldest_slot = min((*state.seen.values(), *state.overflow), default=None)
+        state._peak = None
+        if state.high_water is not None:
+            span = state._span
+            state._recent = sum(state.buckets[i][CALLS] for i in range(state.high_water - span + 1,
+                                                                         state.high_water + 1) if i in state.buckets)
         return state
 
 
 def score_totals(totals: list[int], peak_hour: int, distinct: int, config: RiskConfig) -> RiskScore:
     """Turn window totals into factors (0..1), then into weighted points that add up to the score."""
-    measures = _measures(totals, peak_hour, distinct, config)
-    raw = _factors(measures, config)
-    weight_sum = sum(config.weights.values())
-    points = {name: 100.0 * config.weights.get(name, 0.0) * raw[name] / weight_sum for name in FACTORS}
-    total = round(sum(points.values()), 1)
+    points = _points(totals, peak_hour, distinct, config)
     return RiskScore(
-        score=min(100.0, max(0.0, total)),
-        factors={name: round(value, 2) for name, value in points.items()},
-        inputs={name: round(value, 4) for name, value in measures.items()},
+        score=_score(points),
+        factors={name: round(value, 2) for name, value in zip(FACTORS, points, strict=True)},
+        inputs={name: round(value, 4) for name, value in _measures(totals, peak_hour, distinct, config).items()},
     )
+
+
+def _score(points: tuple[float, ...]) -> float:
+    """The score from the points: one arithmetic for `score_totals` and `latest_value`."""
+    return min(100.0, max(0.0, round(sum(points), 1)))
+
+
+@dataclass(frozen=True)
+class _Constants:
+    """A config's numbers in the form `_points` uses them, computed once per config."""
+
+    weights: tuple[float, ...]  # 100 x weight, in FACTORS order
+    weight_sum: float
+    min_calls: int
+    min_answered: int
+    ramps: tuple[tuple[float, float], ...]  # (low, high - low): volume, burst, answer, short, rejection, distinct
+    rejection: tuple[tuple[int, float], ...]  # (counter, weight)
+    attestation: tuple[tuple[int, float], ...]
+
+    @classmethod
+    def of(cls, config: RiskConfig) -> _Constants:
+        daily, hourly = config.daily_calls_guidance, config.hourly_calls_guidance
+        bounds = ((daily * config.volume_ramp[0], daily * config.volume_ramp[1]),
+                  (hourly * config.burst_ramp[0], hourly * config.burst_ramp[1]),
+                  (-config.answer_rate_ok, -config.answer_rate_bad),
+                  config.short_share_ramp, config.rejection_share_ramp, config.distinct_ratio_ramp)
+        return cls(
+            weights=tuple(100.0 * config.weights.get(name, 0.0) for name in FACTORS),
+            weight_sum=sum(config.weights.values()),
+            min_calls=config.min_calls, min_answered=config.min_answered,
+            ramps=tuple((low, high - low) for low, high in bounds),
+            rejection=tuple((i, config.rejection_weights.get(code, 0.0)) for code, i in REJECTION_INDEX.items()),
+            attestation=tuple((i, config.attestation_weights.get(letter, 0.0))
+                              for letter, i in ATTESTATION_INDEX.items()),
+        )
+
+
+_CONSTANTS: dict[int, tuple[RiskConfig, _Constants]] = {}
+
+
+def _constants(config: RiskConfig) -> _Constants:
+    cached = _CONSTANTS.get(id(config))
+    if cached is None or cached[0] is not config:
+        cached = _CONSTANTS[id(config)] = (config, _Constants.of(config))
+    return cached[1]
+
+
+def _points(totals: list[int], peak_hour: int, distinct: int, config: RiskConfig) -> tuple[float, ...]:
+    """Each factor in 0..1 turned into its weighted points, in FACTORS order; they add up to the score.
+
+    Ratios over few calls are scaled down: 3 unanswered calls prove nothing. Every factor is a ramp
+    `min(1, max(0, (value - low) / (high - low)))`; written out here because this runs on every call.
+    """
+    c = _constants(config)
+    calls, answered = totals[CALLS], totals[ANSWERED]
+    attested = totals[ATT_A] + totals[ATT_B] + totals[ATT_C]
+    (v_lo, v_span), (b_lo, b_span), (a_lo, a_span), (s_lo, s_span), (r_lo, r_span), (d_lo, d_span) = c.ramps
+    by_calls = min(1.0, calls / c.min_calls)
+    by_answered = min(1.0, answered / c.min_answered)
+    by_attested = min(1.0, attested / c.min_calls)
+    answer_risk = min(1.0, max(0.0, (-(answered / calls) - a_lo) / a_span)) if calls else 0.0
+    short_share = totals[SHORT] / answered if answered else 0.0
+    rejected = 0
+    for counter, weight in c.rejection:
+        rejected += weight * totals[counter]
+    attestation = 0
+    for counter, weight in c.attestation:
+        attestation += weight * totals[counter]
+    rejection_share = rejected / calls if calls else 0.0
+    distinct_ratio = min(1.0, distinct / calls) if calls else 0.0
+    raw = (
+        min(1.0, max(0.0, (calls - v_lo) / v_span)),
+        min(1.0, max(0.0, (peak_hour - b_lo) / b_span)),
+        by_calls * answer_risk,
+        by_answered * min(1.0, max(0.0, (short_share - s_lo) / s_span)),
+        by_calls * min(1.0, max(0.0, (rejection_share - r_lo) / r_span)),
+        by_attested * (attestation / attested if attested else 0.0),
+        by_calls * min(1.0, max(0.0, (distinct_ratio - d_lo) / d_span)),
+    )
+    w, total = c.weights, c.weight_sum
+    return (w[0] * raw[0] / total, w[1] * raw[1] / total, w[2] * raw[2] / total, w[3] * raw[3] / total,
+            w[4] * raw[4] / total, w[5] * raw[5] / total, w[6] * raw[6] / total)
 
 
 def _measures(totals: list[int], peak_hour: int, distinct: int, config: RiskConfig) -> dict[str, float]:
@@ -375,24 +540,4 @@ def _measures(totals: list[int], peak_hour: int, distinct: int, config: RiskConf
         "attestation_risk": attestation / attested if attested else 0.0,
         "attested_24h": float(attested),
         "distinct_ratio": min(1.0, distinct / calls) if calls else 0.0,
-    }
-
-
-def _factors(m: dict[str, float], config: RiskConfig) -> dict[str, float]:
-    """Each factor in 0..1. Ratios over few calls are scaled down: 3 unanswered calls prove nothing."""
-    by_calls = min(1.0, m["calls_24h"] / config.min_calls)
-    by_answered = min(1.0, m["answered_24h"] / config.min_answered)
-    by_attested = min(1.0, m["attested_24h"] / config.min_calls)
-    daily, hourly = config.daily_calls_guidance, config.hourly_calls_guidance
-    answer_risk = 0.0
-    if m["calls_24h"]:
-        answer_risk = ramp(-m["answer_rate"], -config.answer_rate_ok, -config.answer_rate_bad)
-    return {
-        "volume": ramp(m["calls_24h"], *(daily * r for r in config.volume_ramp)),
-        "burst": ramp(m["peak_hour_calls"], *(hourly * r for r in config.burst_ramp)),
-        "answer_rate": by_calls * answer_risk,
-        "short_calls": by_answered * ramp(m["short_share"], *config.short_share_ramp),
-        "rejections": by_calls * ramp(m["rejection_share"], *config.rejection_share_ramp),
-        "attestation": by_attested * m["attestation_risk"],
-        "distinct_destinations": by_calls * ramp(m["distinct_ratio"], *config.distinct_ratio_ramp),
     }

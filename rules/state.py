@@ -1,42 +1,145 @@
-"""Where the engine keeps what it remembers between records.
+"""What the engine remembers: one `SubjectState` per subject (a normalised caller ID, or for inbound
+calls our number called), read and written whole.
 
-The engine never holds per-caller state itself: it reads and writes named tables through this
-interface. `replay` passes plain dicts; the stream passes Faust changelog-backed tables, keyed so that
-every key of one record starts with that record's subject (its partition key).
+One value per key is what lets the stream write a subject's state once per batch and recover it from
+one changelog record, and what makes replay and the stream equal by construction: both hold the same
+type. Everything in it is pruned as event time advances, so it stays bounded for a CLI that calls
+forever: call ids older than the de-duplication horizon, counts and fired marks of windows that
+ended more than that horizon ago, and the spam-risk buckets older than 24 h. Blocks and their
+episode counters are bounded by the rules and scopes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any, Protocol
+import base64
+import hashlib
+import heapq
+import struct
+from collections.abc import Iterator, Mapping
+from typing import Any
 
-TABLES = ("seen", "counts", "fired", "blocks", "timed", "episodes", "risk")
+from rules.errors import CidwatchError
+from rules.risk import RiskConfig, RiskState
+
+STATE_VERSION = 1
+PRUNE_EVERY_S = 3600.0  # event time between two prunes of one subject: amortised O(1) per call
+_SEEN = struct.Struct("<qd")  # call id hash, first seen (epoch seconds)
 
 
-class StateStore(Protocol):
-    def get(self, table: str, key: str) -> Any: ...
+class StateError(CidwatchError, ValueError):
+    """A stored state this version cannot read (written by another version, or damaged)."""
 
-    def set(self, table: str, key: str, value: Any) -> None: ...
 
-    def delete(self, table: str, key: str) -> None: ...
+def call_key(call_id: str) -> int:
+    """64-bit hash of a call id: the de-duplication memory holds no call id in clear, in 12 bytes."""
+    return int.from_bytes(hashlib.blake2b(call_id.encode("utf-8", "surrogatepass"), digest_size=8).digest(),
+                          "little", signed=True)
 
-    def items(self, table: str) -> Iterator[tuple[str, Any]]: ...
+
+class SubjectState:
+    """One subject's memory. Mutated in place by the engine; `to_dict`/`from_dict` for the changelog."""
+
+    __slots__ = ("blocks", "counts", "episodes", "fired", "pruned_at", "risk", "seen", "timed")
+
+    def __init__(self) -> None:
+        self.seen: dict[int, float] = {}  # call key -> started_at (insertion order ~ event time)
+        self.counts: dict[str, list[float]] = {}  # "rule|window" -> [count, window end]
+        self.fired: dict[str, float] = {}  # alert or time-boxed block already made in a window -> its end
+        self.blocks: dict[str, dict[str, Any]] = {}  # block key -> the block decision in force
+        self.timed: dict[str, float] = {}  # block key -> `until` (epoch s) of the time-boxed ones
+        self.episodes: dict[str, int] = {}  # block key -> standing blocks made so far (ids stay unique)
+        self.risk: RiskState | None = None
+        self.pruned_at = 0.0
+
+    def is_empty(self) -> bool:
+        return not (self.seen or self.counts or self.fired or self.blocks or self.episodes or self.risk)
+
+    def due(self) -> float | None:
+        """The earliest `until` of this subject's time-boxed blocks (for the timers' index)."""
+        return min(self.timed.values()) if self.timed else None
+
+    def prune(self, now: float, horizon: float) -> None:
+        """Forget what can no longer matter at event time `now`: call ids first seen more than
+        `horizon` seconds ago, and the counts and fired marks of windows that ended that long ago."""
+        self.pruned_at = now
+        cutoff = now - horizon
+        stale = []
+        for key, first in self.seen.items():  # insertion order: stop at the first recent one
+            if first >= cutoff:
+                break
+            stale.append(key)
+        for key in stale:
+            del self.seen[key]
+        for key in [k for k, (_n, end) in self.counts.items() if end < cutoff]:
+            del self.counts[key]
+        for key in [k for k, end in self.fired.items() if end < cutoff]:
+            del self.fired[key]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, compact: call keys packed in base64 (12 bytes each)."""
+        packed = b"".join(_SEEN.pack(key, first) for key, first in self.seen.items())
+        return {
+            "v": STATE_VERSION,
+            "seen": base64.b64encode(packed).decode(),
+            "counts": self.counts,
+            "fired": self.fired,
+            "blocks": self.blocks,
+            "timed": self.timed,
+            "episodes": self.episodes,
+            "risk": None if self.risk is None else self.risk.to_dict(),
+            "pruned_at": self.pruned_at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], risk_config: RiskConfig | None = None,
+                  hash_key: bytes = b"") -> SubjectState:
+        if not isinstance(data, Mapping) or data.get("v") != STATE_VERSION:
+            version = data.get("v") if isinstance(data, Mapping) else None
+            raise StateError(f"subject state: unsupported version {version!r}")
+        state = cls()
+        try:
+            packed = base64.b64decode(data.get("seen") or "")
+            state.seen = {key: first for key, first in _SEEN.iter_unpack(packed)}
+            state.counts = {str(k): [float(v[0]), float(v[1])] for k, v in (data.get("counts") or {}).items()}
+            state.fired = {str(k): float(v) for k, v in (data.get("fired") or {}).items()}
+            state.blocks = {str(k): dict(v) for k, v in (data.get("blocks") or {}).items()}
+            state.timed = {str(k): float(v) for k, v in (data.get("timed") or {}).items()}
+            state.episodes = {str(k): int(v) for k, v in (data.get("episodes") or {}).items()}
+            risk = data.get("risk")
+            state.risk = None if risk is None else RiskState.from_dict(risk, risk_config, hash_key)
+            state.pruned_at = float(data.get("pruned_at") or 0.0)
+        except (TypeError, ValueError, KeyError, struct.error) as exc:
+            raise StateError(f"subject state: unreadable ({exc})") from exc
+        return state
 
 
 class DictState:
-    """In-memory state for `replay` and unit tests."""
+    """Every subject's state in memory, with an index of due time-boxed blocks: `replay` and tests."""
 
     def __init__(self) -> None:
-        self.tables: dict[str, dict[str, Any]] = {name: {} for name in TABLES}
+        self.subjects: dict[str, SubjectState] = {}
+        self._due: list[tuple[float, str]] = []  # (until, subject); stale entries are skipped
 
-    def get(self, table: str, key: str) -> Any:
-        return self.tables[table].get(key)
+    def get(self, subject: str) -> SubjectState:
+        state = self.subjects.get(subject)
+        if state is None:
+            state = self.subjects[subject] = SubjectState()
+        return state
 
-    def set(self, table: str, key: str, value: Any) -> None:
-        self.tables[table][key] = value
+    def items(self) -> Iterator[tuple[str, SubjectState]]:
+        return iter(list(self.subjects.items()))
 
-    def delete(self, table: str, key: str) -> None:
-        self.tables[table].pop(key, None)
+    def note_due(self, subject: str, until: float) -> None:
+        heapq.heappush(self._due, (until, subject))
 
-    def items(self, table: str) -> Iterator[tuple[str, Any]]:
-        return iter(list(self.tables[table].items()))
+    def has_due(self, now: float) -> bool:
+        return bool(self._due) and self._due[0][0] <= now
+
+    def pop_due(self, now: float) -> list[str]:
+        """Subjects that may hold a block due by `now`, earliest first, each once."""
+        subjects: list[str] = []
+        while self._due and self._due[0][0] <= now:
+            _until, subject = heapq.heappop(self._due)
+            if subject not in subjects:
+                subjects.append(subject)
+        return subjects

@@ -35,8 +35,8 @@ from typing import Any
 
 import aiohttp
 
+from rules.cdr import iso_utc
 from rules.decision import scope_key
-from streams.cdr import iso_utc
 
 log = logging.getLogger(__name__)
 

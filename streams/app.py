@@ -32,18 +32,18 @@ from faust.sensors.prometheus import setup_prometheus_sensors
 
 from cidwatch.inventory_topic import InventoryFollower
 from cidwatch.topics import create_changelogs, create_topics
+from rules.cdr import Cdr, iso_utc, parse_cdr
 from rules.decision import Decision, cleared_message
 from rules.engine import Engine, Outcome
-from rules.packs import load_packs
+from rules.pack import load_packs
+from rules.state import SubjectState
 from streams.alerting import AlertPoster
-from streams.cdr import Cdr, iso_utc, parse_cdr
 from streams.config import WorkerConfig
 from streams.dlq import Rejected, cdr_from_mapping, dead_letter, validate
 from streams.metrics import Metrics
-from streams.tables import TableState
 
 log = logging.getLogger("cidwatch.worker")
-TABLES = ("seen", "counts", "fired", "blocks", "timed", "episodes", "risk")
+TABLE = "subjects"  # one SubjectState per subject
 BY_SUBJECT = "cdr.by-subject"
 
 
@@ -67,8 +67,7 @@ class CidwatchWorker:
         self._expire_sent: set[tuple[str, str, float]] = set()
         self._declare_topics()
         schema = faust.Schema(key_serializer="json", value_serializer="json")
-        self.tables = {name: self.app.Table(name, default=None, partitions=cfg.partitions, schema=schema)
-                       for name in TABLES}
+        self.table = self.app.Table(TABLE, default=None, partitions=cfg.partitions, schema=schema)
         self._declare_agents()
         setup_prometheus_sensors(self.app, "/metrics", registry=self.metrics.registry, name_prefix="cidwatch_faust")
 
@@ -178,28 +177,37 @@ class CidwatchWorker:
 
     async def _judge(self, stream: faust.StreamT) -> None:
         async for event in stream.events():
-            state = TableState(self.tables)
             subject = (event.key or b"").decode()
+            stored = self.table.get(subject)
+            state = SubjectState() if stored is None else SubjectState.from_dict(stored, self._risk_config)
             body = json.loads(event.value)
             decisions = self._apply(body, subject, state)
             for decision in decisions:
                 await self._emit(decision)
-            state.flush()
+            self.table[subject] = state.to_dict()
+            # The decisions, then the state that records them, are acknowledged by the broker before
+            # this event is acknowledged (and its offset can be committed).
+            await self.app.producer.flush()
 
-    def _apply(self, body: dict[str, Any], subject: str, state: TableState) -> list[Decision]:
+    @property
+    def _risk_config(self) -> Any:
+        rule = self.engine.pack.get("spam.label_risk")
+        return None if rule is None else rule.config
+
+    def _apply(self, body: dict[str, Any], subject: str, state: SubjectState) -> list[Decision]:
         kind = body["t"]
         if kind == "cdr":
             cdr = parse_cdr(body["cdr"])
             outcome = self.engine.process(cdr, state)
             if outcome.status == "judged":
-                self._record_call(cdr, outcome)
+                self._record_call(cdr, outcome, state)
             elif outcome.status == "duplicate":
                 self.metrics.record_duplicate()
             return outcome.decisions
         if kind == "expire":
             now = datetime.fromisoformat(body["now"])
             self._expire_sent = {item for item in self._expire_sent if item[0] != subject}
-            return self.engine.expire_subject(subject, now, state)
+            return self.engine.expire_subject(state, now)
         if kind == "lift":
             return self.engine.lift(state, body["key"], datetime.fromisoformat(body["at"]), body["reason"])
         if kind == "clear":
@@ -207,23 +215,24 @@ class CidwatchWorker:
         log.error("unknown envelope %r on %s", kind, BY_SUBJECT)
         return []
 
-    def _clear(self, subject: str, rule: str | None, at: datetime, state: TableState) -> list[Decision]:
+    def _clear(self, subject: str, rule: str | None, at: datetime, state: SubjectState) -> list[Decision]:
         decisions = []
-        for key, block in state.items("blocks"):
+        for key, block in list(state.blocks.items()):
             if block["caller_id"] == subject and rule in (None, block["rule"]):
                 decisions.extend(self.engine.lift(state, key, at, cleared_message(subject, block["rule"])))
         return decisions
 
-    def _record_call(self, cdr: Cdr, outcome: Outcome) -> None:
+    def _record_call(self, cdr: Cdr, outcome: Outcome, state: SubjectState) -> None:
         caller = outcome.caller.region if outcome.caller is not None else None
         destination = (outcome.destination or self.engine.destination_info(cdr)).region
         self.metrics.record_call(cdr.direction, caller, destination, cdr.answered, cdr.tenant, cdr.duration_s,
                                  cdr.sip_code)
-        if outcome.risk is not None and outcome.day_count is not None and outcome.caller is not None:
-            inputs = outcome.risk.inputs
+        if state.risk is not None and outcome.day_count is not None and outcome.caller is not None \
+                and outcome.caller.valid and cdr.direction == "outbound":
+            risk = state.risk.score_latest()
             self.metrics.set_cli(outcome.caller.e164 or outcome.subject, cdr.tenant, outcome.day_count,
-                                 outcome.daily_cap, inputs.get("answer_rate", 0.0), inputs.get("short_share", 0.0),
-                                 outcome.risk)
+                                 outcome.daily_cap, risk.inputs.get("answer_rate", 0.0),
+                                 risk.inputs.get("short_share", 0.0), risk)
 
     def _publish_lag(self) -> None:
         """Records behind each partition end, for the inputs this worker owns.
@@ -277,8 +286,9 @@ class CidwatchWorker:
             self._expire_sent.add((subject, key, until))
             await self.by_subject.send(key=subject.encode(), value=envelope("expire", now=now.isoformat()))
         counts: dict[str, int] = {}
-        for _key, block in list(self.tables["blocks"].items()):
-            counts[block["rule"]] = counts.get(block["rule"], 0) + 1
+        for _subject, stored in list(self.table.items()):
+            for block in (stored or {}).get("blocks", {}).values():
+                counts[block["rule"]] = counts.get(block["rule"], 0) + 1
         for rule in set(counts) | set(self.engine.pack.rules):
             self.metrics.set_active_blocks(rule, counts.get(rule, 0))
         self._publish_lag()
@@ -286,8 +296,8 @@ class CidwatchWorker:
 
     def _due(self, now: datetime) -> Iterable[tuple[str, str, float]]:
         ts = now.timestamp()
-        for subject, timed in list(self.tables["timed"].items()):
-            for key, until in (timed or {}).items():
+        for subject, stored in list(self.table.items()):
+            for key, until in (stored or {}).get("timed", {}).items():
                 if until <= ts and (subject, key, until) not in self._expire_sent:
                     yield subject, key, until
 
@@ -304,8 +314,9 @@ class CidwatchWorker:
         poster's rolling endsAt would otherwise let Alertmanager resolve blocks still in force."""
         if self._blocks_resubmitted or self.app.rebalancing or self.app.in_recovery:
             return  # tables are not complete until recovery of the new assignment is done
-        for _key, block in list(self.tables["blocks"].items()):
-            self.poster.submit(block)
+        for _subject, stored in list(self.table.items()):
+            for block in (stored or {}).get("blocks", {}).values():
+                self.poster.submit(block)
         self._blocks_resubmitted = True
 
     async def _follow_inventory(self) -> None:
@@ -324,13 +335,16 @@ class CidwatchWorker:
         """A new inventory: later calls see it at once; blocks it no longer justifies are lifted."""
         self.engine.inventory = self.inventory.current
         self.metrics.set_inventory(None if self.inventory.current is None else self.inventory.current.entries)
-        state = TableState(self.tables)
-        for key in self.engine.stale_inventory_blocks(state):
-            block = self.tables["blocks"][key]
-            reason = (f"Block of {block['caller_id']} by {block['rule']} lifted: the inventory pushed at "
-                      f"{iso_utc(at)} removes its cause.")
-            await self.by_subject.send(key=block["caller_id"].encode(),
-                                       value=envelope("lift", key=key, at=at.isoformat(), reason=reason))
+        for subject, stored in list(self.table.items()):
+            if not stored or not stored.get("blocks"):
+                continue
+            state = SubjectState.from_dict(stored, self._risk_config)
+            for key in self.engine.stale_blocks(state):
+                block = state.blocks[key]
+                reason = (f"Block of {block['caller_id']} by {block['rule']} lifted: the inventory pushed at "
+                          f"{iso_utc(at)} removes its cause.")
+                await self.by_subject.send(key=subject.encode(),
+                                           value=envelope("lift", key=key, at=at.isoformat(), reason=reason))
 
     async def _on_assigned(self, sender: Any, assigned: Any, **_: Any) -> None:
         self.metrics.record_rebalance()
@@ -343,7 +357,7 @@ class CidwatchWorker:
         """Make sure the topics exist, load the inventory, then run until SIGINT/SIGTERM (a graceful stop)."""
         create_topics(self.cfg.settings, partitions=self.cfg.partitions,
                       extra=tuple(f"raw.{fmt}" for fmt in self.cfg.input_formats))
-        create_changelogs(self.cfg.settings, [table.changelog_topic.get_topic_name() for table in self.tables.values()],
+        create_changelogs(self.cfg.settings, [self.table.changelog_topic.get_topic_name()],
                           self.cfg.partitions)
         self.inventory.load()
         self.engine.inventory = self.inventory.current

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any
 
-from streams.cdr import Cdr, CdrError, parse_cdr
+from rules.cdr import Cdr, CdrError, parse_cdr
 
 OVERSIZED_KEEP = 64 * 1024
 

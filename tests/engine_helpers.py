@@ -10,7 +10,7 @@ from cidwatch.inputs import RawRecord
 from cidwatch.replay import ReplayResult, replay
 from rules.engine import Engine
 from rules.inventory import Inventory, inventory_from_rows
-from rules.packs import load_packs
+from rules.pack import load_packs
 
 _ids = count(1)
 FAR_PAST = datetime(2000, 1, 1, tzinfo=UTC)

@@ -13,7 +13,7 @@ from cidwatch.inputs import read_canonical
 from cidwatch.replay import replay
 from rules.engine import Engine
 from rules.inventory import load_inventory
-from rules.packs import load_packs
+from rules.pack import load_packs
 
 ROOT = Path(__file__).resolve().parents[1]
 INVENTORY = ROOT / "examples" / "inventory.yaml"

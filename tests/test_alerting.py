@@ -23,9 +23,9 @@ import pytest
 import yaml
 from obs_harness import alertmanager_config_to_webhooks, binary, free_port, start_alertmanager, wait_ready
 
+from rules.cdr import iso_utc
 from rules.decision import decision_id
 from streams.alerting import AlertPoster, alert_labels, backoff_delay, runbook_url
-from streams.cdr import iso_utc
 
 Received = list[tuple[str, dict[str, Any]]]
 FAST = {"repost_seconds": 1.0, "timeout": 2.0, "max_backoff": 0.5, "min_backoff": 0.1}

@@ -108,7 +108,7 @@ def test_thresholds_come_from_the_pack(tmp_path):
     from cidwatch.inputs import RawRecord
     from cidwatch.replay import replay
     from rules.engine import Engine
-    from rules.packs import PACKS_DIR, load_packs
+    from rules.pack import PACKS_DIR, load_packs
 
     for source in PACKS_DIR.glob("*.yaml"):
         text = source.read_text()
@@ -127,7 +127,7 @@ def test_a_call_id_is_remembered_for_the_dedup_window_of_event_time():
     from cidwatch.inputs import RawRecord
     from cidwatch.replay import replay
     from rules.engine import Engine
-    from rules.packs import load_packs
+    from rules.pack import load_packs
 
     first = cdr("anonymous", at="2026-05-04T10:00:00Z", call_id="same")
     again = dict(first, started_at="2026-05-05T09:00:00Z")  # 23 h later: still a re-delivery

@@ -2,7 +2,7 @@
 
 The page itself was also rendered with headless Chromium and looked at (see cidwatch/report.py);
 these tests pin what a reader relies on: it exists, it is self-contained, it names every rule that
-decided something, and the risk score says how much of the model it could compute.
+decided something, and the risk scores and caps are the engine's own.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from cidwatch.replay import ReplayResult, summary_frame
-from cidwatch.report import FULL_RISK_NOTE, daily_cap, partial_risk_peaks, risk_peaks, write_report
-from rules.risk import DEFAULT_CONFIG, RiskScore
+from cidwatch.report import FULL_RISK_NOTE, NO_RISK_NOTE, cap_label, risk_peaks, write_report
+from rules.risk import RiskScore
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = re.compile(r'<img alt="([^"]+)" src="data:image/png;base64,([A-Za-z0-9+/=]+)">')
@@ -74,31 +74,29 @@ def test_an_empty_replay_still_gives_a_page(tmp_path: Path) -> None:
     assert len(images(page)) == 4 and "No decisions." in page and "No calls." in page
 
 
-def test_caps_follow_the_rule_and_the_guidance() -> None:
-    assert daily_cap("+33184884000", 250.0) == (250.0, "cap 250 (FR, not NPV)")
-    assert daily_cap("+33162000010", 250.0)[0] == 100.0  # NPV: no operator cap, the spam guidance
-    assert daily_cap("+14155550100", 250.0)[0] == 100.0
-    assert daily_cap("anonymous", 250.0)[0] == 100.0
+def test_the_cap_line_is_the_engines_own(tmp_path: Path) -> None:
+    """The daily-volume plot draws the cap the engine reported for each caller ID: the French
+    operators' cap for a non-NPV French number, the spam guidance for an NPV or a US one."""
+    from cidwatch.inputs import RawRecord
+    from cidwatch.replay import replay
+    from cidwatch.report import calls_frame
+    from rules.engine import Engine
+    from rules.pack import load_packs
 
-
-def test_partial_risk_is_the_lower_bound_of_three_factors() -> None:
-    """A robocall-like CLI (300 calls in 3 h, 5 % answered) scores the full volume, burst and
-    answer-rate points, and nothing for the factors the replay does not record."""
     start = datetime(2026, 3, 2, 8, tzinfo=UTC)
-    calls = [("+14155550100", start + timedelta(seconds=36 * i), i % 20 == 0) for i in range(300)]
-    calls += [("+14155550199", start + timedelta(minutes=10 * i), i % 2 == 0) for i in range(30)]  # an agent
-    peaks = partial_risk_peaks(calls, DEFAULT_CONFIG)
-    robo, agent = peaks["+14155550100"], peaks["+14155550199"]
-    assert robo.factors["volume"] == 20.0 and robo.factors["burst"] == 15.0 and robo.factors["answer_rate"] == 20.0
-    assert robo.score == 55.0
-    assert {robo.factors[f] for f in ("short_calls", "rejections", "attestation", "distinct_destinations")} == {0.0}
-    assert agent.score == 0.0
+    records = [{"call_id": f"{cli}-{i}", "started_at": (start + timedelta(minutes=i)).isoformat(), "caller_id": cli,
+                "destination": "+33612345678"}
+               for cli in ("+33184884000", "+33162000010", "+14155550100") for i in range(3)]
+    raw = [RawRecord("t.jsonl", f"line {i + 1}", r) for i, r in enumerate(records)]
+    result = replay(raw, Engine(load_packs()), now=datetime(2000, 1, 1, tzinfo=UTC))
+    caps = calls_frame(result).groupby("caller_id")["daily_cap"].first().to_dict()
+    assert caps == {"+33184884000": 250.0, "+33162000010": 100.0, "+14155550100": 100.0}
+    assert cap_label(250.0) == (250.0, "cap 250") and cap_label(None) == (100.0, "guidance 100/day")
 
 
-def test_engine_scores_win_when_the_replay_records_them() -> None:
+def test_engine_scores_are_shown_and_a_disabled_risk_rule_says_so() -> None:
     result = ReplayResult()
-    result.calls.append(("+14155550100", datetime(2026, 3, 2, 8, tzinfo=UTC), False))
+    assert risk_peaks(result) == ({}, NO_RISK_NOTE)
     engine = RiskScore(91.0, {"volume": 20.0, "short_calls": 15.0})
-    result.risk_peaks = {"+14155550100": engine}  # type: ignore[attr-defined]  # the field asked for
-    peaks, note, ceiling = risk_peaks(result)
-    assert peaks == {"+14155550100": engine} and note == FULL_RISK_NOTE and ceiling == 100.0
+    result.risk_peaks = {"+14155550100": engine}
+    assert risk_peaks(result) == ({"+14155550100": engine}, FULL_RISK_NOTE)

@@ -252,14 +252,16 @@ def test_score_type() -> None:
     assert RiskScore(score=1.0, factors={}).inputs == {}
 
 
-def test_running_score_equals_the_full_computation() -> None:
-    """score_latest (running sums, what the engine calls per call) == score at the newest bucket."""
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_running_score_equals_the_full_computation(seed: int) -> None:
+    """score_latest and latest_value (running sums, O(1) per call: what the engine asks on every call)
+    equal the full computation at the newest bucket, with late calls, bursts, gaps and the cap."""
     import random
     from datetime import UTC, datetime, timedelta
 
     from rules.risk import RiskConfig, RiskState
 
-    rng = random.Random(11)
+    rng = random.Random(seed)
     config = RiskConfig(distinct_cap=40)
     for _trial in range(30):
         state = RiskState(config)
@@ -271,6 +273,9 @@ def test_running_score_equals_the_full_computation() -> None:
                       rng.choice("ABC"), f"d{rng.randint(0, 80)}")
             latest = state.latest_time()
             assert latest is not None
-            assert state.score_latest() == state.score(latest)
+            full = state.score(latest)
+            assert state.score_latest() == full
+            assert state.latest_value() == full.score
         restored = RiskState.from_dict(state.to_dict(), config)
         assert restored.score_latest() == state.score_latest()
+        assert restored.latest_value() == state.latest_value()

@@ -25,7 +25,7 @@ from cidwatch.simulate import (
 from rules.engine import Engine
 from rules.inventory import load_inventory
 from rules.numbers import classify
-from rules.packs import load_packs
+from rules.pack import load_packs
 
 NINE_RULES = {
     "cli.invalid", "cli.not_authorized", "us.tollfree_to_tollfree", "tollfree.international",

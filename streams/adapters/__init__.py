@@ -3,7 +3,7 @@
 One module per format, registered here by name. `replay` and `produce` call `read_source` on whole
 files (where Connect copies are de-duplicated and Kamailio INVITE/BYE rows are joined); the stream calls
 `convert_raw` on one Kafka message of raw records. Every record an adapter emits has passed
-`streams.cdr.parse_cdr`; everything else is a reject (malformed, with its location and reason) or a
+`rules.cdr.parse_cdr`; everything else is a reject (malformed, with its location and reason) or a
 skip (well formed but not a call attempt we judge, counted so nothing disappears silently).
 """
 

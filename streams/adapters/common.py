@@ -2,7 +2,7 @@
 
 Each adapter is small because the hard, shared decisions live here once: how a national number becomes
 E.164, when a short number is an extension, how a local wall-clock time gets its zone, and that every
-record is validated by `streams.cdr.parse_cdr` before it leaves an adapter.
+record is validated by `rules.cdr.parse_cdr` before it leaves an adapter.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from rules.cdr import CdrError, parse_cdr
 from rules.numbers import classify_with_region, strip_separators
 from streams.adapters.profile import Profile
-from streams.cdr import CdrError, parse_cdr
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 import yaml
 
-from streams.cdr import DIRECTIONS
+from rules.cdr import DIRECTIONS
 
 LEGS = ("a", "b")
 KAMAILIO_MODES = ("transaction", "cdr")

@@ -11,8 +11,8 @@ from typing import Any
 
 import yaml
 
+from rules.cdr import parse_cdr
 from streams.adapters import Profile, SourceItem, load_profile
-from streams.cdr import parse_cdr
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "adapters"
 REPO = Path(__file__).resolve().parents[2]

@@ -1,7 +1,8 @@
 """Rule packs: the rules as data (one YAML file per jurisdiction), validated with clear errors.
 
-The engine implements each rule id once; a pack says whether it runs and with which thresholds,
-window, time zone and citation, so a user tunes a threshold in a file, never in code.
+Each rule id has one check in the registry (`rules/registry.py`); a pack row says whether it runs
+and with which thresholds, window, time zone and citation, so a user tunes a threshold in a file,
+never in code.
 """
 
 from __future__ import annotations
@@ -13,31 +14,17 @@ from typing import Any
 
 import yaml
 
-from streams.cdr import CdrError, zone
+from rules.cdr import CdrError, zone
+from rules.errors import CidwatchError
+from rules.registry import registry
 
 PACKS_DIR = Path(__file__).parent / "packs"
-KINDS = ("alert", "block", "threshold")
 SEVERITIES = ("info", "warning", "critical")
-WINDOWS = ("utc_day", "local_day", "standing")
 RULE_KEYS = {"id", "description", "kind", "severity", "thresholds", "window", "timezone", "source",
              "enabled", "params"}
 
-# What the engine implements: rule id -> the kind of rule and the window it needs.
-CATALOGUE: dict[str, tuple[str, tuple[str, ...]]] = {
-    "cli.invalid": ("alert", ("utc_day", "local_day")),
-    "cli.not_authorized": ("block", ("standing",)),
-    "us.tollfree_to_tollfree": ("block", ("standing",)),
-    "tollfree.international": ("alert", ("utc_day", "local_day")),
-    "au.cli_not_permitted": ("block", ("standing",)),
-    "uk.cli_not_permitted": ("block", ("standing",)),
-    "fr.daily_limit": ("threshold", ("local_day", "utc_day")),
-    "fr.callback_unanswered": ("alert", ("local_day", "utc_day")),
-    "us.cnam_missing": ("alert", ("utc_day", "local_day")),
-    "spam.label_risk": ("threshold", ("utc_day",)),
-}
 
-
-class PackError(ValueError):
+class PackError(CidwatchError, ValueError):
     """A rule pack that cannot be used; the message names the file, rule and field."""
 
 
@@ -59,6 +46,7 @@ class Rule:
     source: str
     thresholds: tuple[Threshold, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict)
+    config: Any = field(default=None, compare=False)  # `params` as the rule's check reads them
 
 
 @dataclass(frozen=True)
@@ -122,9 +110,11 @@ def _rule(entry: Any, where: str) -> Rule:
     if unknown:
         raise PackError(f"{where}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
     rule_id = _text(entry, "id", where)
-    if rule_id not in CATALOGUE:
-        raise PackError(f"{where}: field id: unknown rule {rule_id!r}; known: {', '.join(CATALOGUE)}")
-    expected_kind, windows = CATALOGUE[rule_id]
+    specs = registry()
+    if rule_id not in specs:
+        raise PackError(f"{where}: field id: unknown rule {rule_id!r}; known: {', '.join(specs)}")
+    spec = specs[rule_id]
+    expected_kind, windows = spec.kind, spec.windows
     kind = _text(entry, "kind", where)
     if kind != expected_kind:
         raise PackError(f"{where}: field kind: {rule_id} is a {expected_kind} rule, got {kind!r}")
@@ -143,6 +133,12 @@ def _rule(entry: Any, where: str) -> Rule:
         raise PackError(f"{where}: field params: expected a mapping")
     thresholds = _thresholds(entry, where) if kind == "threshold" else ()
     severity = None if kind == "threshold" else _severity(entry.get("severity"), where, "severity")
+    config = None
+    if spec.params is not None:
+        try:
+            config = spec.params(params)
+        except (TypeError, ValueError) as exc:
+            raise PackError(f"{where}: field params: {exc}") from exc
     return Rule(
         id=rule_id,
         description=_text(entry, "description", where),
@@ -153,6 +149,7 @@ def _rule(entry: Any, where: str) -> Rule:
         source=_text(entry, "source", where),
         thresholds=thresholds,
         params=dict(params),
+        config=config,
     )
 
 
