@@ -27,9 +27,9 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
 from kafka.admin import KafkaAdminClient  # noqa: E402
 
 from bench.generate import cdrs  # noqa: E402
-from cidwatch import broker  # noqa: E402
-from cidwatch.settings import Settings  # noqa: E402
-from cidwatch.topics import create_topics  # noqa: E402
+from cidwatch.dev import broker  # noqa: E402
+from streams.settings import Settings  # noqa: E402
+from streams.topics import create_topics  # noqa: E402
 
 PREFIX = "bench."
 

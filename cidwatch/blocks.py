@@ -18,13 +18,13 @@ from typing import Any
 
 from cidwatch.cli import CliError
 from cidwatch.produce import make_producer
-from cidwatch.settings import Settings
 from cidwatch.tail import assign_all, make_consumer
-from rules.cdr import iso_utc
-from rules.decision import cleared_message, scope_key
+from rules.decision import cleared_message, unblock_of
+from rules.numbers import classify
+from streams.protocol import BY_SUBJECT, clear_envelope
+from streams.settings import Settings
 
 READ_TIMEOUT_S = 60.0
-BY_SUBJECT = "cdr.by-subject"  # the workers' internal topic (streams/app.py), keyed by subject
 
 
 def read_table(settings: Settings, topic: str, timeout_s: float = READ_TIMEOUT_S) -> dict[bytes | None, bytes | None]:
@@ -128,27 +128,21 @@ def _add_clear(actions: argparse._SubParsersAction) -> None:
 
 def clear(settings: Settings, caller_id: str, rule: str | None, at: datetime) -> list[dict[str, Any]]:
     """Unblock decisions written for the matching blocks in force; the workers are told too."""
-    from rules.decision import decision_id
-    from rules.numbers import classify
-
     subject = classify(caller_id).e164 or caller_id
     matching = [block for block in current_blocks(settings).values()
                 if block.get("caller_id") == subject and rule in (None, block.get("rule"))]
-    unblocks = [_unblock(block, at, decision_id("unblock", block["id"])) for block in matching]
+    unblocks = [unblock_of(block, at, cleared_message(block["caller_id"], block["rule"])) for block in matching]
     producer = make_producer(settings)
     try:
         for unblock in unblocks:
-            payload = json.dumps(unblock, ensure_ascii=False).encode()
-            key = f"{unblock['caller_id']}|{unblock['rule']}|{scope_key(unblock['scope'])}".encode()
-            producer.send(settings.topic("blocks"), key=key, value=payload)
-            producer.send(settings.topic("decisions"), key=subject.encode(), value=payload)
-        control = {"t": "clear", "rule": rule, "at": at.isoformat()}
+            producer.send(settings.topic("blocks"), key=unblock.block_key.encode(), value=unblock.to_json())
+            producer.send(settings.topic("decisions"), key=subject.encode(), value=unblock.to_json())
         if _topic_exists(settings, settings.topic(BY_SUBJECT)):
-            producer.send(settings.topic(BY_SUBJECT), key=subject.encode(), value=json.dumps(control).encode())
+            producer.send(settings.topic(BY_SUBJECT), key=subject.encode(), value=clear_envelope(rule, at))
         producer.flush()
     finally:
         producer.close()
-    return unblocks
+    return [unblock.to_dict() for unblock in unblocks]
 
 
 def _topic_exists(settings: Settings, topic: str) -> bool:
@@ -158,17 +152,6 @@ def _topic_exists(settings: Settings, topic: str) -> bool:
         return bool(consumer.partitions_for_topic(topic))
     finally:
         consumer.close()
-
-
-def _unblock(block: dict[str, Any], at: datetime, unblock_id: str) -> dict[str, Any]:
-    """The same unblock the worker's engine writes for an operator's clear (same id, fields, message)."""
-    return {
-        "id": unblock_id, "kind": "unblock", "rule": block["rule"], "severity": block["severity"],
-        "caller_id": block["caller_id"], "call_id": None, "tenant": block.get("tenant"), "at": iso_utc(at),
-        "scope": block.get("scope", {}), "until": iso_utc(at) if block.get("until") else None,
-        "count": block.get("count", 1), "threshold": block.get("threshold"),
-        "message": cleared_message(block["caller_id"], block["rule"]), "source": block.get("source", ""),
-    }
 
 
 def _cmd_clear(args: argparse.Namespace) -> int:

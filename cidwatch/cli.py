@@ -10,19 +10,22 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from rules.errors import CidwatchError
+
 # Modules that define `register(subparsers)`; each adds its sub-commands and sets `func` on them.
 COMMAND_MODULES = (
     "cidwatch.replay_cmd",
     "cidwatch.rules_cmd",
-    "cidwatch.broker", "cidwatch.topics", "cidwatch.produce", "cidwatch.tail", "cidwatch.blocks",
+    "cidwatch.dev.broker", "cidwatch.topics_cmd", "cidwatch.produce", "cidwatch.tail", "cidwatch.blocks",
     "dashboards.cli",
-    "cidwatch.worker_cmd", "cidwatch.inventory_topic",
-    "cidwatch.simulate", "cidwatch.demo",
+    "cidwatch.worker_cmd", "cidwatch.inventory_cmd",
+    "cidwatch.dev.simulate", "cidwatch.dev.demo",
 )
 
 
-class CliError(Exception):
-    """A user-facing error: printed without a traceback, exit status 2."""
+class CliError(CidwatchError):
+    """A user-facing error of the command line itself (a bad flag, a missing file): like every
+    CidwatchError, printed as one line without a traceback, exit status 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except CliError as exc:
+    except CidwatchError as exc:
         print(f"cidwatch: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from cidwatch.cli import CliError
-from cidwatch.settings import Settings
+from streams.settings import Settings
 
 Record = tuple[bytes | None, bytes]
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from cidwatch.cli import CliError
-from cidwatch.settings import Settings
+from streams.settings import Settings
 
 TAIL_TOPICS = ("decisions", "alerts", "blocks", "dlq")
 DECISION_COLUMNS = ("at", "kind", "rule", "caller_id", "message")

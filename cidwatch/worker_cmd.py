@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 
 from cidwatch.cli import CliError
-from cidwatch.settings import Settings
 from rules.inventory import InventoryError
 from rules.pack import PackError
 from streams.config import STORES, WorkerConfig
+from streams.settings import Settings
 
 
 def _env(name: str, default: str | None = None) -> str | None:

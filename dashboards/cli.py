@@ -6,9 +6,9 @@ import argparse
 import os
 from pathlib import Path
 
-from cidwatch.cli import CliError
 from dashboards.build import GENERATED, build
 from dashboards.push import PushError, push
+from rules.errors import CidwatchError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,11 +45,11 @@ def run_build(args: argparse.Namespace) -> int:
 
 def run_push(args: argparse.Namespace) -> int:
     if not args.url:
-        raise CliError("dashboards push needs --url (or GRAFANA_URL)")
+        raise CidwatchError("dashboards push needs --url (or GRAFANA_URL)")
     try:
         results = push(args.url, token=args.token, out_dir=args.dir, folder_uid=args.folder_uid)
     except PushError as exc:
-        raise CliError(str(exc)) from exc
+        raise CidwatchError(str(exc)) from exc
     for result in results:
         print(f"{result.get('uid')}  version {result.get('version', '?')}  {result.get('url', '')}")
     return 0

@@ -30,8 +30,6 @@ from typing import Any
 import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
 
-from cidwatch.inventory_topic import InventoryFollower
-from cidwatch.topics import create_changelogs, create_topics
 from rules.cdr import Cdr, iso_utc, parse_cdr
 from rules.decision import Decision, cleared_message
 from rules.engine import Engine, Outcome
@@ -40,15 +38,13 @@ from rules.state import SubjectState
 from streams.alerting import AlertPoster
 from streams.config import WorkerConfig
 from streams.dlq import Rejected, cdr_from_mapping, dead_letter, validate
+from streams.inventory_topic import InventoryFollower
 from streams.metrics import Metrics
+from streams.protocol import BY_SUBJECT, cdr_envelope, expire_envelope, lift_envelope
+from streams.topics import create_changelogs, create_topics
 
 log = logging.getLogger("cidwatch.worker")
 TABLE = "subjects"  # one SubjectState per subject
-BY_SUBJECT = "cdr.by-subject"
-
-
-def envelope(kind: str, **fields: Any) -> bytes:
-    return json.dumps({"t": kind, **fields}, separators=(",", ":")).encode()
 
 
 class CidwatchWorker:
@@ -171,7 +167,7 @@ class CidwatchWorker:
         self.metrics.record_dlq(rejected.error_class)
 
     async def _forward(self, record: dict[str, Any], subject: str, produced_at: float | None) -> None:
-        await self.by_subject.send(key=subject.encode(), value=envelope("cdr", cdr=record, ts=produced_at))
+        await self.by_subject.send(key=subject.encode(), value=cdr_envelope(record, produced_at))
 
     # -- judge -----------------------------------------------------------------------------------
 
@@ -284,7 +280,7 @@ class CidwatchWorker:
         now = datetime.now(UTC)
         for subject, key, until in self._due(now):
             self._expire_sent.add((subject, key, until))
-            await self.by_subject.send(key=subject.encode(), value=envelope("expire", now=now.isoformat()))
+            await self.by_subject.send(key=subject.encode(), value=expire_envelope(now))
         counts: dict[str, int] = {}
         for _subject, stored in list(self.table.items()):
             for block in (stored or {}).get("blocks", {}).values():
@@ -344,7 +340,7 @@ class CidwatchWorker:
                 reason = (f"Block of {block['caller_id']} by {block['rule']} lifted: the inventory pushed at "
                           f"{iso_utc(at)} removes its cause.")
                 await self.by_subject.send(key=subject.encode(),
-                                           value=envelope("lift", key=key, at=at.isoformat(), reason=reason))
+                                           value=lift_envelope(key, at, reason))
 
     async def _on_assigned(self, sender: Any, assigned: Any, **_: Any) -> None:
         self.metrics.record_rebalance()

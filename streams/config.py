@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cidwatch.settings import DEFAULT_PREFIX, Settings
+from streams.settings import DEFAULT_PREFIX, Settings
 
 STORES = {"memory": "memory://", "rocksdb": "rocksdb://"}
 

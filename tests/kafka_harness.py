@@ -1,7 +1,7 @@
 """A real Kafka broker for tests: one KRaft node on a free loopback port, in a temporary directory.
 
 Why a real broker: the stream workers' behaviour (keys, partitions, compaction, dead letters) is
-what the tests are about, and in-memory fakes would not show it. `cidwatch.broker` does the work,
+what the tests are about, and in-memory fakes would not show it. `cidwatch.dev.broker` does the work,
 so the tests also exercise the same start/stop code that developers use.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from cidwatch import broker
+from cidwatch.dev import broker
 
 
 def start_test_broker(tmp_dir: Path, heap: str = "512m") -> tuple[str, Callable[[], None]]:

@@ -14,9 +14,10 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
 
-from cidwatch import blocks, broker, produce, tail, topics
-from cidwatch.settings import TOPIC_NAMES, Settings
-from cidwatch.topics import admin_client
+from cidwatch import blocks, produce, tail, topics_cmd
+from cidwatch.dev import broker
+from streams.settings import TOPIC_NAMES, Settings
+from streams.topics import admin_client, create_topics, topic_names
 
 
 def settings_for(bootstrap: str, prefix: str) -> Settings:
@@ -27,7 +28,7 @@ def run_cli(argv: list[str]) -> int:
     """Run one of this suite's sub-commands through its own `register`, as `cidwatch` would."""
     parser = argparse.ArgumentParser(prog="cidwatch")
     subparsers = parser.add_subparsers()
-    for module in (broker, topics, produce, tail, blocks):
+    for module in (broker, topics_cmd, produce, tail, blocks):
         module.register(subparsers)
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)
@@ -140,10 +141,10 @@ def test_broker_start_status_restart_stop(tmp_path: Path, capsys: pytest.Capture
 @pytest.mark.kafka
 def test_topics_create_makes_every_topic_idempotently(kafka_bootstrap: str, topic_prefix: str) -> None:
     settings = settings_for(kafka_bootstrap, topic_prefix)
-    names = topics.topic_names(settings)
+    names = topic_names(settings)
     assert list(names) == list(TOPIC_NAMES)
 
-    first = topics.create_topics(settings, partitions=8)
+    first = create_topics(settings, partitions=8)
     assert sorted(first.created) == sorted(names.values()) and first.existing == []
 
     with admin_client(settings) as admin:
@@ -155,7 +156,7 @@ def test_topics_create_makes_every_topic_idempotently(kafka_bootstrap: str, topi
         policy = configs[full]["cleanup.policy"]["value"]
         assert policy == ("compact" if short in ("blocks", "inventory") else "delete"), short
 
-    second = topics.create_topics(settings, partitions=8)
+    second = create_topics(settings, partitions=8)
     assert second.created == [] and sorted(second.existing) == sorted(names.values())
 
 
@@ -212,7 +213,7 @@ def test_unsupported_file_type_is_a_user_error(tmp_path: Path) -> None:
 @pytest.mark.kafka
 def test_produce_keys_records_by_caller_id(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> None:
     settings = settings_for(kafka_bootstrap, topic_prefix)
-    topics.create_topics(settings)
+    create_topics(settings)
     path = tmp_path / "cdrs.jsonl"
     path.write_bytes(JSONL)
 
@@ -250,7 +251,7 @@ def test_current_blocks_keeps_the_last_value_per_key(kafka_bootstrap: str, topic
                                                      monkeypatch: pytest.MonkeyPatch,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     settings = settings_for(kafka_bootstrap, topic_prefix)
-    topics.create_topics(settings)
+    create_topics(settings)
     assert blocks.current_blocks(settings) == {}
 
     records = [
@@ -284,7 +285,7 @@ def test_tail_prints_decisions_one_per_line(kafka_bootstrap: str, topic_prefix: 
                                             monkeypatch: pytest.MonkeyPatch,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     settings = settings_for(kafka_bootstrap, topic_prefix)
-    topics.create_topics(settings, partitions=1)
+    create_topics(settings, partitions=1)
     records = [(b"+33140000001", json.dumps(decision("alert", "+33140000001", "spam-rate")).encode()),
                (b"+33140000002", json.dumps(decision("block", "+33140000002", "short-calls")).encode())]
     produce.produce_records(settings, records, progress=False, topic=settings.topic("decisions"))

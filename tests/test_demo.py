@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from cidwatch.broker import free_port
+from cidwatch.dev.broker import free_port
 
 pytestmark = pytest.mark.kafka
 

@@ -25,7 +25,7 @@ from obs_harness import (
 )
 from stream_harness import ROOT, Worker, cidwatch, decisions, env_for, wait_for
 
-from cidwatch.simulate import sim_plan
+from cidwatch.dev.simulate import sim_plan
 from dashboards.build import panel_queries, variable_queries
 
 pytestmark = pytest.mark.kafka

@@ -11,9 +11,7 @@ from functools import cache
 
 import pytest
 
-from cidwatch.inputs import RawRecord
-from cidwatch.replay import ReplayResult, replay
-from cidwatch.simulate import (
+from cidwatch.dev.simulate import (
     PARIS,
     default_start,
     generate,
@@ -22,6 +20,8 @@ from cidwatch.simulate import (
     sim_inventory,
     sim_plan,
 )
+from cidwatch.inputs import RawRecord
+from cidwatch.replay import ReplayResult, replay
 from rules.engine import Engine
 from rules.inventory import load_inventory
 from rules.numbers import classify

@@ -1,5 +1,7 @@
 """A local single-node Apache Kafka broker (KRaft) for development, demos and tests.
 
+A development tool: it needs a repository checkout (its `pom.xml`, and `.cache/kafka/lib` for the
+jars), which an installed cidwatch does not have; production runs against the Kafka you operate.
 Why: the stream workers need a real broker, and Java plus Maven are all a machine needs to run one;
 no container runtime. The jars come from Maven Central through `pom.xml` at the repository root;
 the broker runs detached so it outlives the command that started it, and everything it writes
@@ -28,7 +30,7 @@ from pathlib import Path
 
 from cidwatch.cli import CliError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 POM = REPO_ROOT / "pom.xml"
 LIB_DIR = REPO_ROOT / ".cache" / "kafka" / "lib"
 MARKER_NAME = ".complete"
@@ -75,6 +77,9 @@ def ensure_jars(lib_dir: Path = LIB_DIR) -> Path:
     """
     if _jars_complete(lib_dir):
         return lib_dir
+    if not POM.is_file():
+        raise BrokerError(f"{POM} not found: `cidwatch broker` is a development tool that runs from a repository "
+                          "checkout; point CIDWATCH_BROKER at your Kafka instead")
     lib_dir.mkdir(parents=True, exist_ok=True)
     for old in lib_dir.glob("*.jar"):
         old.unlink()
@@ -473,7 +478,7 @@ def status(data_dir: Path | None = None) -> BrokerInfo:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `cidwatch broker start|stop|status`."""
     parser = subparsers.add_parser(
-        "broker", help="run a local single-node Kafka broker (KRaft) for development and tests",
+        "broker", help="run a local single-node Kafka broker (KRaft): a development tool, from a repository checkout",
         description="A local Apache Kafka broker (single node, KRaft, loopback only). The jars are "
                     "fetched once with Maven into .cache/kafka/lib; data, config, log and pid live in "
                     "the data directory.")

@@ -7,14 +7,17 @@ inventory) rather than an event stream.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from cidwatch.cli import CliError
-from cidwatch.settings import COMPACTED_TOPICS, TOPIC_NAMES, Settings
+from rules.errors import CidwatchError
+from streams.settings import COMPACTED_TOPICS, TOPIC_NAMES, Settings
+
+
+class TopicError(CidwatchError):
+    """The broker is unreachable, or refused to create a topic."""
 
 # `inventory` holds configuration (which numbers a tenant owns) that every worker needs whole:
 # each worker reads all of it, so partitions would buy no parallelism, and one partition keeps
@@ -56,7 +59,7 @@ def admin_client(settings: Settings) -> Iterator[Any]:
         admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="cidwatch-topics",
                                  bootstrap_timeout_ms=10000)
     except KafkaError as exc:
-        raise CliError(f"cannot reach the Kafka broker at {settings.bootstrap_servers} ({exc}); "
+        raise TopicError(f"cannot reach the Kafka broker at {settings.bootstrap_servers} ({exc}); "
                        "start one with `cidwatch broker start` or set CIDWATCH_BROKER") from exc
     try:
         yield admin
@@ -69,7 +72,7 @@ def create_topics(settings: Settings, partitions: int = 8, replication: int = 1,
     """Create whichever topics are missing (plus `extra` short names, e.g. raw.asterisk); existing ones
     are reported, not changed."""
     if partitions < 1 or replication < 1:
-        raise CliError("partitions and replication must be at least 1")
+        raise TopicError("partitions and replication must be at least 1")
     names = {**topic_names(settings), **{name: settings.topic(name) for name in extra}}
     result = CreateResult()
     with admin_client(settings) as admin:
@@ -111,29 +114,4 @@ def _sort_response(response: dict[str, Any], result: CreateResult) -> None:
         else:
             failures.append(f"{topic['name']}: error {code} {topic.get('error_message') or ''}".strip())
     if failures:
-        raise CliError("could not create topics: " + "; ".join(failures))
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add `cidwatch topics create`."""
-    parser = subparsers.add_parser("topics", help="manage the Kafka topics cidwatch uses")
-    actions = parser.add_subparsers(dest="topics_action", metavar="ACTION", required=True)
-    create = actions.add_parser(
-        "create", help="create the topics (idempotent)",
-        description="Create cdr, decisions, alerts, blocks, dlq, inventory and the workers' cdr.by-subject "
-                    "under the topic prefix "
-                    "(env CIDWATCH_TOPIC_PREFIX) on the broker (env CIDWATCH_BROKER). blocks and "
-                    "inventory are compacted; inventory has one partition.")
-    create.add_argument("--partitions", type=int, default=8,
-                        help="partitions per topic (default 8; inventory always has 1)")
-    create.set_defaults(func=_cmd_create)
-
-
-def _cmd_create(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
-    result = create_topics(settings, partitions=args.partitions)
-    for name in result.created:
-        print(f"created  {name}")
-    for name in result.existing:
-        print(f"exists   {name}")
-    return 0
+        raise TopicError("could not create topics: " + "; ".join(failures))

@@ -37,9 +37,9 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from cidwatch.cli import CliError
-from cidwatch.settings import Settings
 from rules.inventory import Inventory, InventoryEntry
 from rules.numbers import NumberInfo, classify
+from streams.settings import Settings
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -674,7 +674,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         args.write_inventory.write_text(inventory_yaml(inventory), encoding="utf-8")
         print(f"wrote {len(inventory)} numbers to {args.write_inventory}", file=sys.stderr)
     if args.push_inventory:
-        from cidwatch.inventory_topic import push
+        from streams.inventory_topic import push
 
         push(settings, inventory)
         print(f"pushed {len(inventory)} numbers to {settings.topic('inventory')}", file=sys.stderr)

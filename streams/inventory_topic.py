@@ -7,7 +7,6 @@ withdraws the inventory (the inventory clauses are then skipped).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import logging
@@ -15,9 +14,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cidwatch.cli import CliError
-from cidwatch.settings import Settings
 from rules.inventory import Inventory, InventoryError, inventory_from_rows, load_inventory
+from streams.settings import Settings
 
 log = logging.getLogger("cidwatch.inventory")
 KEY = b"inventory"
@@ -108,33 +106,3 @@ def push(settings: Settings, inventory: Inventory | None) -> None:
         producer.send(settings.topic("inventory"), key=KEY, value=value).get(timeout=30)
     finally:
         producer.close()
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("inventory", help="publish the number inventory to the workers")
-    commands = parser.add_subparsers(dest="inventory_command", metavar="ACTION", required=True)
-    push_parser = commands.add_parser("push", help="validate FILE and publish it; it replaces the previous one")
-    push_parser.add_argument("file", type=Path, metavar="FILE", help="inventory, YAML or CSV")
-    push_parser.set_defaults(func=run_push)
-    withdraw = commands.add_parser("withdraw", help="publish 'no inventory': inventory clauses are skipped")
-    withdraw.set_defaults(func=run_withdraw)
-
-
-def run_push(args: argparse.Namespace) -> int:
-    try:
-        inventory = load_inventory(args.file)
-    except InventoryError as exc:
-        raise CliError(str(exc)) from exc
-    settings = Settings.from_env()
-    push(settings, inventory)
-    print(f"pushed {len(inventory)} numbers to {settings.topic('inventory')}")
-    return 0
-
-
-def run_withdraw(_args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
-    push(settings, None)
-    print(f"withdrew the inventory on {settings.topic('inventory')}")
-    return 0
-
-

@@ -33,10 +33,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-from cidwatch import broker
 from cidwatch.cli import CliError
-from cidwatch.settings import Settings
-from cidwatch.simulate import (
+from cidwatch.dev import broker
+from cidwatch.dev.simulate import (
     Simulator,
     default_start,
     describe_run,
@@ -45,6 +44,7 @@ from cidwatch.simulate import (
     new_seed,
     sim_inventory,
 )
+from streams.settings import Settings
 
 DEFAULT_WORKDIR = Path(".cache/demo-worker")
 DEFAULT_RATE = 40.0
@@ -169,7 +169,7 @@ def ensure_broker(stack: Stack, port: int) -> broker.BrokerInfo:
 def prepare_topics(settings: Settings) -> int:
     """Create the topics if missing; return the cdr topic's partition count (the worker must match it)."""
     from cidwatch.tail import make_consumer
-    from cidwatch.topics import create_topics
+    from streams.topics import create_topics
 
     result = create_topics(settings)
     say(f"topics: {len(result.created)} created, {len(result.existing)} already there "
@@ -208,7 +208,7 @@ def reset_stale_state(workdir: Path, settings: Settings) -> None:
 
 def push_inventory(settings: Settings, seed: int, workdir: Path) -> Path:
     """Write the simulator's inventory under the work dir and publish it to the inventory topic."""
-    from cidwatch.inventory_topic import push
+    from streams.inventory_topic import push
 
     inventory = sim_inventory(seed)
     path = workdir / "inventory.yaml"

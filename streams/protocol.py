@@ -1,0 +1,38 @@
+"""The workers' internal protocol: the repartition topic and the control envelopes sent through it.
+
+Every message on `cdr.by-subject` is keyed by its subject (a normalised caller ID, or for inbound
+calls our number called), so it lands on the partition that owns that subject's state. A CDR travels
+as `{"t": "cdr", "cdr": {...}, "ts": produced_at}`; wall-clock timers, inventory pushes and operators
+send control envelopes the owning worker applies in order with that subject's records:
+- `expire`: lift the subject's time-boxed blocks due by `now`;
+- `lift`: end one block (`key`) at `at`, with `reason` (an inventory push removed its cause);
+- `clear`: an operator's unblock of the subject's blocks (all rules, or `rule`) at `at`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+BY_SUBJECT = "cdr.by-subject"
+
+
+def envelope(kind: str, **fields: Any) -> bytes:
+    return json.dumps({"t": kind, **fields}, separators=(",", ":")).encode()
+
+
+def cdr_envelope(record: dict[str, Any], produced_at: float | None) -> bytes:
+    return envelope("cdr", cdr=record, ts=produced_at)
+
+
+def expire_envelope(now: datetime) -> bytes:
+    return envelope("expire", now=now.isoformat())
+
+
+def lift_envelope(key: str, at: datetime, reason: str) -> bytes:
+    return envelope("lift", key=key, at=at.isoformat(), reason=reason)
+
+
+def clear_envelope(rule: str | None, at: datetime) -> bytes:
+    return envelope("clear", rule=rule, at=at.isoformat())
