@@ -1,71 +1,122 @@
 """The Faust app: CDRs in, decisions out, with the same `Engine` that `replay` runs.
 
-Two agents:
-- `ingest` reads the `cdr` topic (and `raw.NAME` topics when an input format is configured),
-  validates each message, dead-letters what fails, and forwards the canonical record to the internal
-  topic `cdr.by-subject`, keyed by the record's subject (the normalised CLI, or for inbound calls the
-  number called). The input key is the raw caller ID, which is not always the subject: this is
-  the repartition that keeps one CLI's state in one partition.
-- `judge` reads `cdr.by-subject` and runs the engine over changelog-backed tables.
+Agents:
+- `judge` reads the `cdr` topic and the internal `cdr.by-subject` topic in batches
+  (`stream.take_events`). A CDR is validated (what fails goes to the DLQ with its reason); when it
+  already sits on the partition of its subject (the normalised CLI, or for inbound calls our number
+  called) it is judged there, otherwise it is forwarded to `cdr.by-subject`, keyed by its subject.
+  `cidwatch produce` and `simulate` key records by their subject with Kafka's default partitioner,
+  so they are judged without that second trip. Both topics have the same partition count, and Faust
+  assigns the same partition numbers of both (and of the state table) to the same worker.
+- `ingest-NAME` reads `raw.NAME` topics, converts records with the adapter and forwards them.
 
-Timers and inventory updates never touch tables directly (outside stream iteration Faust cannot know
-a write's partition): they send control envelopes (`expire`, `lift`, `clear`) through
-`cdr.by-subject`, keyed by the subject, and `judge` applies them in the right partition.
+State: one `SubjectState` per subject in the table `subjects` (its changelog is compacted), held in
+memory while the worker owns the partition and written once per batch per subject that changed.
 
-Processing guarantee: at-least-once. faust-streaming's exactly-once has open bugs around kills and
-rebalances; instead every decision carries a deterministic id, state writes are applied only after
-the record's decisions are handed to the producer, and consumers (the compacted `blocks` topic,
-Alertmanager) are idempotent on the id, so a record replayed after a restart re-sends the same ids.
+Durability, per batch (streams/batch.py): decisions, forwards and dead letters are sent and their
+delivery awaited (`acks=all`); then the changed states are written and their changelog records
+awaited; only then are the batch's events acknowledged, so their offsets can be committed. A worker
+killed at any instant re-reads its uncommitted records: decisions come again with the same ids,
+nothing decided is lost. At-least-once: faust-streaming's exactly-once has open bugs around kills
+and rebalances. The table lives in memory by default (`--store memory`) and is rebuilt from the
+changelog when partitions are assigned. With `--store rocksdb` a kill can leave a local write ahead
+of the changelog; the records of that batch come again, are duplicates of that state, and every
+subject a batch saw is written again, so the changelog catches up before their offsets commit.
+
+Timers and inventory updates never touch state directly: they send control envelopes
+(streams/protocol.py) through `cdr.by-subject`, keyed by the subject, and the judge applies them in
+order with that subject's records.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import heapq
 import json
 import logging
-from collections.abc import Iterable
+import time
+import weakref
+from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
-from faust.sensors.prometheus import setup_prometheus_sensors
+from aiokafka.errors import KafkaError
+from aiokafka.partitioner import murmur2
+from faust import streams as faust_streams
+from faust.types import EventT
 
 from rules.cdr import Cdr, iso_utc, parse_cdr
 from rules.decision import Decision, cleared_message
-from rules.engine import Engine, Outcome
+from rules.engine import Engine
 from rules.pack import load_packs
-from rules.state import SubjectState
+from rules.state import StateError, SubjectState
 from streams.alerting import AlertPoster
+from streams.batch import Batch, Outgoing
 from streams.config import WorkerConfig
-from streams.dlq import Rejected, cdr_from_mapping, dead_letter, validate
+from streams.dlq import Rejected, cdr_from_mapping, dead_letter, internal_error, validate
 from streams.inventory_topic import InventoryFollower
-from streams.metrics import Metrics
+from streams.metrics import Metrics, destination_region
 from streams.protocol import BY_SUBJECT, cdr_envelope, expire_envelope, lift_envelope
-from streams.topics import create_changelogs, create_topics
+from streams.topics import TopicError, create_changelogs, create_topics, partition_counts
 
 log = logging.getLogger("cidwatch.worker")
 TABLE = "subjects"  # one SubjectState per subject
 
 
+@contextlib.contextmanager
+def in_partition_of(event: EventT) -> Iterator[None]:
+    """Make `event` Faust's current event while a table key is written.
+
+    Faust picks a table write's changelog partition (and RocksDB its local database) from the current
+    event. A batch spans partitions, and after `take_events` the current event is the batch's last, so
+    each subject's state is written under an event of that subject's own partition. Faust reads the
+    current event from the context variable `faust.streams._current_event` (faust-streaming 0.11 to
+    0.15); the stream tests fail if that ever changes.
+    """
+    token = faust_streams._current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        faust_streams._current_event.reset(token)
+
+
+def partition_of(subject: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives a key: where a subject's records and state live."""
+    return (murmur2(subject.encode()) & 0x7FFFFFFF) % partitions
+
+
 class CidwatchWorker:
-    """One worker process: the Faust app, its engine, tables, topics and metrics."""
+    """One worker process: the Faust app, its engine, state table, topics and metrics."""
 
     def __init__(self, cfg: WorkerConfig) -> None:
         self.cfg = cfg
         self.engine = Engine(load_packs(cfg.rules), None, cfg.default_region,
                              dedup_seconds=int(cfg.dedup_hours * 3600))
+        spam = self.engine.pack.get("spam.label_risk")
+        self._risk_config = None if spam is None else spam.config
         self.metrics = Metrics(cli_limit=cfg.cli_metrics_limit)
         self.inventory = InventoryFollower(cfg.settings, cfg.inventory, self._inventory_changed)
         self.poster = AlertPoster(cfg.alertmanager_url, repo_url=cfg.runbook_base_url,
                                   repost_seconds=cfg.alert_repost_seconds)
-        self._blocks_resubmitted = False
         self.app = self._make_app()
-        self._expire_sent: set[tuple[str, str, float]] = set()
         self._declare_topics()
-        schema = faust.Schema(key_serializer="json", value_serializer="json")
-        self.table = self.app.Table(TABLE, default=None, partitions=cfg.partitions, schema=schema)
+        self.table = self.app.Table(TABLE, default=None, partitions=cfg.partitions,
+                                    schema=faust.Schema(key_type=str, key_serializer="raw", value_serializer="json"))
+        self._states: dict[str, SubjectState] = {}  # the working copy of the subjects judged since assignment
+        self._due: list[tuple[float, str]] = []  # (until, subject): time-boxed blocks for the wall clock
+        self._expire_sent: dict[str, float] = {}  # subject -> until already asked to expire
+        self._scanned = False  # blocks in force re-read (gauge, due index, paging) since the last assignment
+        self._last_progress = time.monotonic()
         self._declare_agents()
-        setup_prometheus_sensors(self.app, "/metrics", registry=self.metrics.registry, name_prefix="cidwatch_faust")
+        if cfg.faust_metrics:
+            from faust.sensors.prometheus import setup_prometheus_sensors
+
+            setup_prometheus_sensors(self.app, "/faust-metrics", registry=self.metrics.registry,
+                                     name_prefix="cidwatch_faust")
+        self._serve_metrics()
 
     def _make_app(self) -> faust.App:
         cfg = self.cfg
@@ -83,51 +134,213 @@ class CidwatchWorker:
             processing_guarantee="at_least_once",
             table_standby_replicas=0,
             consumer_auto_offset_reset="earliest",
+            consumer_group_instance_id=cfg.instance_id,
+            broker_session_timeout=cfg.session_timeout,
+            broker_heartbeat_interval=cfg.heartbeat_interval,
+            broker_commit_interval=cfg.commit_interval,
             key_serializer="raw",
             value_serializer="raw",
+            producer_acks=-1,
             producer_max_request_size=max(1_048_576, cfg.max_record_bytes * 2),
-            # Batch produce requests: without linger every send is its own request, which caps a
-            # worker at a few hundred records a second on loopback.
-            producer_linger=0.01,
+            # Batch produce requests: without linger every send is its own request.
+            producer_linger=0.005,
             producer_max_batch_size=256 * 1024,
             consumer_max_fetch_size=max(4_194_304, cfg.max_record_bytes * 4),
+            stream_buffer_maxsize=max(4096, cfg.batch_size * 4),
         )
 
-    def _topic(self, name: str, **options: Any) -> faust.TopicT:
+    def _topic(self, name: str) -> faust.TopicT:
         return self.app.topic(self.cfg.settings.topic(name), key_type=bytes, value_type=bytes,
-                              key_serializer="raw", value_serializer="raw", **options)
+                              key_serializer="raw", value_serializer="raw")
 
     def _declare_topics(self) -> None:
-        self.cdr_topic = self._topic("cdr")
+        names = self.cfg.settings.topic
+        self.cdr_name, self.by_subject_name = names("cdr"), names(BY_SUBJECT)
+        self.judged = self.app.topic(self.cdr_name, self.by_subject_name, key_type=bytes, value_type=bytes,
+                                     key_serializer="raw", value_serializer="raw")
         self.raw_topics = {fmt: self._topic(f"raw.{fmt}") for fmt in self.cfg.input_formats}
-        self.by_subject = self._topic(BY_SUBJECT)
-        self.decisions_topic = self._topic("decisions")
-        self.alerts_topic = self._topic("alerts")
-        self.blocks_topic = self._topic("blocks")
-        self.dlq_topic = self._topic("dlq")
+        self.topics = {name: self._topic(name) for name in ("decisions", "alerts", "blocks", "dlq", BY_SUBJECT)}
 
     def _declare_agents(self) -> None:
-        self.app.agent(self.cdr_topic, name="ingest")(self._ingest)
+        self.app.agent(self.judged, name="judge")(self._judge)
         for fmt, topic in self.raw_topics.items():
             self.app.agent(topic, name=f"ingest-{fmt}")(self._raw_ingest(fmt))
-        self.app.agent(self.by_subject, name="judge")(self._judge)
         self.app.timer(self.cfg.tick_seconds)(self._tick)
         self.app.task(self._follow_inventory)
         self.app.task(self._page)
         self.app.on_partitions_assigned.connect(self._on_assigned)
+        self.app.on_partitions_revoked.connect(self._on_revoked)
 
-    # -- ingest ----------------------------------------------------------------------------------
+    # -- judge -----------------------------------------------------------------------------------
 
-    async def _ingest(self, stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            message = event.message
-            self.metrics.record_processed("cdr")
+    async def _judge(self, stream: faust.StreamT) -> None:
+        await self._batches(stream, self._one)
+
+    async def _batches(self, stream: faust.StreamT, handle: Any) -> None:
+        """Batches of events, each made durable before its events are acknowledged by hand.
+
+        `noack_take`, not `take_events`: the latter acknowledges a batch in a `finally`, so a batch
+        interrupted by a stop or an error would be committed unjudged. A batch that cannot be made
+        durable (the broker is away) is retried, its decisions re-sent with the same ids.
+        """
+        async for events in stream.noack_take(self.cfg.batch_size, within=self.cfg.batch_wait):
+            batch = Batch()
+            for event in events:
+                handle(event, batch)
+            delay = 0.5
+            while True:
+                try:
+                    await self._commit(batch)
+                    break
+                except KafkaError as exc:
+                    log.warning("batch of %d records not yet durable (%s); retrying in %.1f s", len(events), exc,
+                                delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 10.0)
+            for event in events:
+                await stream.ack(event)
+            self._publish(batch)
+
+    def _one(self, event: EventT, batch: Batch) -> None:
+        """Judge, forward or dead-letter one event. Nothing escapes: a record that makes the engine
+        raise is dead-lettered as `internal_error`, and the worker goes on."""
+        message = event.message
+        try:
+            if message.topic == self.by_subject_name:
+                self._envelope(json.loads(event.value), (message.key or b"").decode(), event, batch)
+                return
+            batch.processed["cdr"] += 1
             try:
                 cdr = validate(event.value, self.cfg.max_record_bytes)
             except Rejected as rejected:
-                await self._dead_letter(event.value, rejected, message)
-                continue
-            await self._forward(cdr.to_dict(), self.engine.subject(cdr), message.timestamp)
+                self._dead_letter(batch, event.value, rejected, message)
+                return
+            subject = self.engine.subject(cdr)
+            if partition_of(subject, self.cfg.partitions) == message.partition:
+                self._judge_cdr(cdr, subject, event, batch)
+            else:
+                batch.outgoing.append(Outgoing(BY_SUBJECT, subject.encode(),
+                                               cdr_envelope(cdr.to_dict(), message.timestamp)))
+        except Exception as exc:
+            log.exception("record %s[%s]@%s failed", message.topic, message.partition, message.offset)
+            self._dead_letter(batch, event.value, internal_error(exc), message)
+
+    def _envelope(self, body: dict[str, Any], subject: str, event: EventT, batch: Batch) -> None:
+        kind = body["t"]
+        if kind == "cdr":
+            self._judge_cdr(parse_cdr(body["cdr"]), subject, event, batch)
+            return
+        state = self._state(subject)
+        batch.touch(subject, state, event)
+        if kind == "expire":
+            self._expire_sent.pop(subject, None)
+            batch.decisions.extend(self.engine.expire_subject(state, datetime.fromisoformat(body["now"])))
+        elif kind == "lift":
+            batch.decisions.extend(self.engine.lift(state, body["key"], datetime.fromisoformat(body["at"]),
+                                                    body["reason"]))
+        elif kind == "clear":
+            at = datetime.fromisoformat(body["at"])
+            for key, block in list(state.blocks.items()):
+                if block["caller_id"] == subject and body.get("rule") in (None, block["rule"]):
+                    batch.decisions.extend(self.engine.lift(state, key, at, cleared_message(subject, block["rule"])))
+        else:
+            log.error("unknown envelope %r on %s", kind, self.by_subject_name)
+
+    def _judge_cdr(self, cdr: Cdr, subject: str, event: EventT, batch: Batch) -> None:
+        state = self._state(subject)
+        batch.touch(subject, state, event)
+        outcome = self.engine.process(cdr, state)
+        batch.decisions.extend(outcome.decisions)
+        if outcome.status == "duplicate":
+            batch.duplicates += 1
+            return
+        if outcome.status != "judged":
+            return
+        caller = outcome.caller.region if outcome.caller is not None else None
+        destination = (outcome.destination.region if outcome.destination is not None
+                       else destination_region(cdr.destination))
+        batch.calls.append((cdr.direction, caller, destination, cdr.answered, cdr.tenant, cdr.duration_s,
+                            cdr.sip_code, subject if outcome.day_count is not None else None, outcome.day_count,
+                            outcome.daily_cap))
+
+    def _state(self, subject: str) -> SubjectState:
+        state = self._states.get(subject)
+        if state is None:
+            stored = self.table.get(subject)
+            try:
+                state = SubjectState() if stored is None else SubjectState.from_dict(stored, self._risk_config)
+            except StateError as exc:
+                # A state another version wrote (or a damaged record): start this subject afresh.
+                log.error("subject %s: %s; its state starts afresh", subject, exc)
+                state = SubjectState()
+            self._states[subject] = state
+        return state
+
+    async def _commit(self, batch: Batch) -> None:
+        """Make the batch durable in order: outputs acknowledged, then state, then (by returning) the
+        events, whose offsets Faust commits afterwards."""
+        pending = []
+        for decision in batch.decisions:
+            pending.extend(await self._send_decision(decision))
+        for item in batch.outgoing:
+            pending.append(await self.topics[item.topic].send(key=item.key, value=item.value))
+        if pending:
+            await asyncio.gather(*pending)
+        for subject, state in batch.touched.items():
+            with in_partition_of(batch.events[subject]):
+                self.table[subject] = state.to_dict()
+            due = state.due()
+            if due is not None:
+                heapq.heappush(self._due, (due, subject))
+        if batch.touched:
+            await self.app.producer.flush()
+
+    async def _send_decision(self, decision: Decision) -> list[Any]:
+        payload = decision.to_json()
+        key = decision.caller_id.encode()
+        futures = [await self.topics["decisions"].send(key=key, value=payload)]
+        if decision.kind == "alert":
+            futures.append(await self.topics["alerts"].send(key=key, value=payload))
+        else:
+            futures.append(await self.topics["blocks"].send(key=decision.block_key.encode(), value=payload))
+        return futures
+
+    def _dead_letter(self, batch: Batch, value: bytes | None, rejected: Rejected, message: Any) -> None:
+        record = dead_letter(value, rejected, message.topic, message.partition, message.offset, message.key)
+        log.warning("dead-lettered %s[%s]@%s: %s", message.topic, message.partition, message.offset,
+                    rejected.error_class)
+        batch.outgoing.append(Outgoing("dlq", message.key, json.dumps(record).encode()))
+        batch.dead[rejected.error_class] += 1
+
+    def _publish(self, batch: Batch) -> None:
+        """Metrics and paging, once per batch, after everything in it is durable."""
+        metrics = self.metrics
+        now = datetime.now(UTC)
+        for decision in batch.decisions:
+            as_dict = decision.to_dict()
+            metrics.record_decision(as_dict, count_block=False)
+            self.poster.submit(as_dict)
+            if decision.kind != "unblock":
+                metrics.observe_latency((now - decision.at).total_seconds())
+            log.info("%s %s %s %s", decision.kind, decision.rule, decision.caller_id, iso_utc(decision.at))
+        for rule, delta in batch.block_deltas().items():
+            if delta:
+                metrics.add_active_blocks(rule, delta)
+        for source, n in batch.processed.items():
+            metrics.record_processed(source, n)
+        for reason, n in batch.dead.items():
+            metrics.record_dlq(reason, n)
+        if batch.duplicates:
+            metrics.record_duplicate(batch.duplicates)
+        metrics.record_calls(batch.calls, self._risk_of)
+        if batch.processed or batch.touched:
+            self._last_progress = time.monotonic()
+
+    def _risk_of(self, subject: str) -> Any:
+        state = self._states.get(subject)
+        return None if state is None or state.risk is None else state.risk.score_latest()
+
+    # -- raw formats -------------------------------------------------------------------------------
 
     def _raw_ingest(self, fmt: str) -> Any:
         from streams import adapters
@@ -135,110 +348,98 @@ class CidwatchWorker:
         profile = adapters.load_profile(self.cfg.profile)
 
         async def ingest_raw(stream: faust.StreamT) -> None:
-            async for event in stream.events():
-                message = event.message
-                self.metrics.record_processed(f"raw.{fmt}")
-                try:
-                    items = adapters.convert_raw(fmt, event.value or b"", profile)
-                except ValueError as exc:
-                    await self._dead_letter(event.value, Rejected("conversion", "record", str(exc)), message)
-                    continue
-                for item in items:
-                    if item.skip is not None:
-                        self.metrics.record_skip(fmt)
-                        log.info("%s record skipped: %s", fmt, item.skip)
-                        continue
-                    try:
-                        if item.reject is not None:
-                            raise Rejected("conversion", "record", f"{item.location}: {item.reject}")
-                        cdr = cdr_from_mapping(item.record)
-                    except Rejected as rejected:
-                        await self._dead_letter(event.value, rejected, message)
-                        continue
-                    await self._forward(cdr.to_dict(), self.engine.subject(cdr), message.timestamp)
+            await self._batches(stream, lambda event, batch: self._convert(fmt, profile, event, batch))
 
         return ingest_raw
 
-    async def _dead_letter(self, value: bytes | None, rejected: Rejected, message: Any) -> None:
-        record = dead_letter(value, rejected, message.topic, message.partition, message.offset, message.key)
-        log.warning("dead-lettered %s[%s]@%s: %s", message.topic, message.partition, message.offset,
-                    rejected.error_class)
-        await self.dlq_topic.send(key=message.key, value=json.dumps(record).encode())
-        self.metrics.record_dlq(rejected.error_class)
+    def _convert(self, fmt: str, profile: Any, event: EventT, batch: Batch) -> None:
+        from streams import adapters
 
-    async def _forward(self, record: dict[str, Any], subject: str, produced_at: float | None) -> None:
-        await self.by_subject.send(key=subject.encode(), value=cdr_envelope(record, produced_at))
+        message = event.message
+        batch.processed[f"raw.{fmt}"] += 1
+        try:
+            items = adapters.convert_raw(fmt, event.value or b"", profile)
+        except ValueError as exc:
+            self._dead_letter(batch, event.value, Rejected("conversion", "record", str(exc)), message)
+            return
+        except Exception as exc:
+            self._dead_letter(batch, event.value, internal_error(exc), message)
+            return
+        for item in items:
+            if item.skip is not None:
+                self.metrics.record_skip(fmt)
+                log.info("%s record skipped: %s", fmt, item.skip)
+                continue
+            try:
+                if item.reject is not None:
+                    raise Rejected("conversion", "record", f"{item.location}: {item.reject}")
+                cdr = cdr_from_mapping(item.record)
+            except Rejected as rejected:
+                self._dead_letter(batch, event.value, rejected, message)
+                continue
+            subject = self.engine.subject(cdr)
+            batch.outgoing.append(Outgoing(BY_SUBJECT, subject.encode(),
+                                           cdr_envelope(cdr.to_dict(), message.timestamp)))
 
-    # -- judge -----------------------------------------------------------------------------------
+    # -- timers and control ----------------------------------------------------------------------
 
-    async def _judge(self, stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            subject = (event.key or b"").decode()
-            stored = self.table.get(subject)
-            state = SubjectState() if stored is None else SubjectState.from_dict(stored, self._risk_config)
-            body = json.loads(event.value)
-            decisions = self._apply(body, subject, state)
-            for decision in decisions:
-                await self._emit(decision)
-            self.table[subject] = state.to_dict()
-            # The decisions, then the state that records them, are acknowledged by the broker before
-            # this event is acknowledged (and its offset can be committed).
-            await self.app.producer.flush()
+    async def _tick(self) -> None:
+        """Wall clock: lift what is due, refresh gauges, notice a stall. An error here is logged,
+        never fatal: a crashing timer would stop the whole worker."""
+        try:
+            await self._tick_once()
+        except Exception:
+            log.exception("wall-clock tick failed; retrying at the next tick")
 
-    @property
-    def _risk_config(self) -> Any:
-        rule = self.engine.pack.get("spam.label_risk")
-        return None if rule is None else rule.config
+    async def _tick_once(self) -> None:
+        if self.app.rebalancing or self.app.in_recovery:
+            return
+        if not self._scanned:
+            self._scan()
+        now = datetime.now(UTC)
+        ts = now.timestamp()
+        while self._due and self._due[0][0] <= ts:
+            until, subject = heapq.heappop(self._due)
+            if self._expire_sent.get(subject) == until:
+                continue
+            self._expire_sent[subject] = until
+            await self.topics[BY_SUBJECT].send(key=subject.encode(), value=expire_envelope(now))
+        lag = self._publish_lag()
+        stalled = lag > 0 and time.monotonic() - self._last_progress > self.cfg.stall_seconds
+        self.metrics.set_stalled(stalled)
+        if stalled:
+            log.warning("stalled: %d records behind and nothing judged for %.0f s", lag,
+                        time.monotonic() - self._last_progress)
 
-    def _apply(self, body: dict[str, Any], subject: str, state: SubjectState) -> list[Decision]:
-        kind = body["t"]
-        if kind == "cdr":
-            cdr = parse_cdr(body["cdr"])
-            outcome = self.engine.process(cdr, state)
-            if outcome.status == "judged":
-                self._record_call(cdr, outcome, state)
-            elif outcome.status == "duplicate":
-                self.metrics.record_duplicate()
-            return outcome.decisions
-        if kind == "expire":
-            now = datetime.fromisoformat(body["now"])
-            self._expire_sent = {item for item in self._expire_sent if item[0] != subject}
-            return self.engine.expire_subject(state, now)
-        if kind == "lift":
-            return self.engine.lift(state, body["key"], datetime.fromisoformat(body["at"]), body["reason"])
-        if kind == "clear":
-            return self._clear(subject, body.get("rule"), datetime.fromisoformat(body["at"]), state)
-        log.error("unknown envelope %r on %s", kind, BY_SUBJECT)
-        return []
+    def _scan(self) -> None:
+        """After an assignment's recovery: the blocks in force on this worker's partitions set the
+        gauge, the wall clock's due index and Alertmanager's view (the poster's rolling endsAt would
+        otherwise let it resolve blocks still in force)."""
+        counts: Counter[str] = Counter()
+        self._due = []
+        for subject, stored in list(self.table.items()):
+            if not stored:
+                continue
+            for block in stored.get("blocks", {}).values():
+                counts[block["rule"]] += 1
+                self.poster.submit(block)
+            timed = stored.get("timed") or {}
+            if timed:
+                self._due.append((min(timed.values()), subject))
+        heapq.heapify(self._due)
+        for rule in set(counts) | set(self.engine.pack.rules):
+            self.metrics.set_active_blocks(rule, counts.get(rule, 0))
+        self._scanned = True
 
-    def _clear(self, subject: str, rule: str | None, at: datetime, state: SubjectState) -> list[Decision]:
-        decisions = []
-        for key, block in list(state.blocks.items()):
-            if block["caller_id"] == subject and rule in (None, block["rule"]):
-                decisions.extend(self.engine.lift(state, key, at, cleared_message(subject, block["rule"])))
-        return decisions
-
-    def _record_call(self, cdr: Cdr, outcome: Outcome, state: SubjectState) -> None:
-        caller = outcome.caller.region if outcome.caller is not None else None
-        destination = (outcome.destination or self.engine.destination_info(cdr)).region
-        self.metrics.record_call(cdr.direction, caller, destination, cdr.answered, cdr.tenant, cdr.duration_s,
-                                 cdr.sip_code)
-        if state.risk is not None and outcome.day_count is not None and outcome.caller is not None \
-                and outcome.caller.valid and cdr.direction == "outbound":
-            risk = state.risk.score_latest()
-            self.metrics.set_cli(outcome.caller.e164 or outcome.subject, cdr.tenant, outcome.day_count,
-                                 outcome.daily_cap, risk.inputs.get("answer_rate", 0.0),
-                                 risk.inputs.get("short_share", 0.0), risk)
-
-    def _publish_lag(self) -> None:
-        """Records behind each partition end, for the inputs this worker owns.
+    def _publish_lag(self) -> int:
+        """Records behind each partition end, for the inputs this worker owns; returns their sum.
 
         Faust keeps the last offset read only privately (`_read_offset`); its own Prometheus sensor
         exports end and processed offsets separately, and the NOC wants the difference as one gauge.
         """
         consumer = self.app.consumer
-        sources = {self.cdr_topic.get_topic_name(), self.by_subject.get_topic_name(),
-                   *(topic.get_topic_name() for topic in self.raw_topics.values())}
+        sources = {self.cdr_name, self.by_subject_name, *(t.get_topic_name() for t in self.raw_topics.values())}
+        total = 0
         for tp in consumer.assignment():
             if tp.topic not in sources:
                 continue
@@ -250,52 +451,10 @@ class CidwatchWorker:
                 continue
             read = consumer._read_offset.get(tp)
             position = read + 1 if read is not None else (consumer._committed_offset.get(tp) or 0)
-            self.metrics.set_lag(tp.topic, tp.partition, max(0, end - position))
-
-    async def _emit(self, decision: Decision) -> None:
-        payload = decision.to_json()
-        await self.decisions_topic.send(key=decision.caller_id.encode(), value=payload)
-        if decision.kind == "alert":
-            await self.alerts_topic.send(key=decision.caller_id.encode(), value=payload)
-        else:
-            await self.blocks_topic.send(key=decision.block_key.encode(), value=payload)
-        self.metrics.record_decision(decision.to_dict())
-        self.poster.submit(decision.to_dict())
-        if decision.kind != "unblock":
-            self.metrics.observe_latency((datetime.now(UTC) - decision.at).total_seconds())
-        log.info("%s %s %s %s", decision.kind, decision.rule, decision.caller_id, iso_utc(decision.at))
-
-    # -- timers and control ----------------------------------------------------------------------
-
-    async def _tick(self) -> None:
-        """Wall clock: lift what is due and refresh gauges. An error here is logged, never fatal: a
-        crashing timer would stop the whole worker."""
-        try:
-            await self._tick_once()
-        except Exception:
-            log.exception("wall-clock tick failed; retrying at the next tick")
-
-    async def _tick_once(self) -> None:
-        """Ask the owning partition to lift time-boxed blocks whose `until` has passed."""
-        now = datetime.now(UTC)
-        for subject, key, until in self._due(now):
-            self._expire_sent.add((subject, key, until))
-            await self.by_subject.send(key=subject.encode(), value=expire_envelope(now))
-        counts: dict[str, int] = {}
-        for _subject, stored in list(self.table.items()):
-            for block in (stored or {}).get("blocks", {}).values():
-                counts[block["rule"]] = counts.get(block["rule"], 0) + 1
-        for rule in set(counts) | set(self.engine.pack.rules):
-            self.metrics.set_active_blocks(rule, counts.get(rule, 0))
-        self._publish_lag()
-        self._resubmit_blocks()
-
-    def _due(self, now: datetime) -> Iterable[tuple[str, str, float]]:
-        ts = now.timestamp()
-        for subject, stored in list(self.table.items()):
-            for key, until in (stored or {}).get("timed", {}).items():
-                if until <= ts and (subject, key, until) not in self._expire_sent:
-                    yield subject, key, until
+            lag = max(0, end - position)
+            total += lag
+            self.metrics.set_lag(tp.topic, tp.partition, lag)
+        return total
 
     async def _page(self) -> None:
         """Run the Alertmanager poster for the worker's lifetime (a no-op without a URL)."""
@@ -304,16 +463,6 @@ class CidwatchWorker:
             await asyncio.Event().wait()
         finally:
             await self.poster.stop()
-
-    def _resubmit_blocks(self) -> None:
-        """After start or a rebalance, page again what this worker's partitions hold blocked: the
-        poster's rolling endsAt would otherwise let Alertmanager resolve blocks still in force."""
-        if self._blocks_resubmitted or self.app.rebalancing or self.app.in_recovery:
-            return  # tables are not complete until recovery of the new assignment is done
-        for _subject, stored in list(self.table.items()):
-            for block in (stored or {}).get("blocks", {}).values():
-                self.poster.submit(block)
-        self._blocks_resubmitted = True
 
     async def _follow_inventory(self) -> None:
         self._quiet_libraries()
@@ -334,27 +483,50 @@ class CidwatchWorker:
         for subject, stored in list(self.table.items()):
             if not stored or not stored.get("blocks"):
                 continue
-            state = SubjectState.from_dict(stored, self._risk_config)
+            state = self._states.get(subject) or SubjectState.from_dict(stored, self._risk_config)
             for key in self.engine.stale_blocks(state):
                 block = state.blocks[key]
                 reason = (f"Block of {block['caller_id']} by {block['rule']} lifted: the inventory pushed at "
                           f"{iso_utc(at)} removes its cause.")
-                await self.by_subject.send(key=subject.encode(),
-                                           value=lift_envelope(key, at, reason))
+                await self.topics[BY_SUBJECT].send(key=subject.encode(), value=lift_envelope(key, at, reason))
+
+    async def _on_revoked(self, sender: Any, revoked: Any, **_: Any) -> None:
+        """Partitions may move: the working copies are dropped and read again from the table."""
+        self._states.clear()
+        self._scanned = False
 
     async def _on_assigned(self, sender: Any, assigned: Any, **_: Any) -> None:
         self.metrics.record_rebalance()
-        self._blocks_resubmitted = False
+        self._states.clear()
+        self._scanned = False
+        self._last_progress = time.monotonic()
         log.info("assigned %d partitions", len(assigned))
+
+    def _serve_metrics(self) -> None:
+        """/metrics, rendered in a thread: a large registry must not hold the event loop."""
+        metrics = self.metrics
+
+        async def metrics_page(view: Any, request: Any) -> Any:
+            body = await asyncio.get_running_loop().run_in_executor(None, metrics.exposition)
+            return view.bytes(body, headers={"Content-Type": metrics.content_type})
+
+        self.app.page("/metrics")(metrics_page)
 
     # -- running ---------------------------------------------------------------------------------
 
     def start(self) -> None:
         """Make sure the topics exist, load the inventory, then run until SIGINT/SIGTERM (a graceful stop)."""
-        create_topics(self.cfg.settings, partitions=self.cfg.partitions,
+        settings = self.cfg.settings
+        create_topics(settings, partitions=self.cfg.partitions,
                       extra=tuple(f"raw.{fmt}" for fmt in self.cfg.input_formats))
-        create_changelogs(self.cfg.settings, [self.table.changelog_topic.get_topic_name()],
-                          self.cfg.partitions)
+        changelog = self.table.changelog_topic.get_topic_name()
+        create_changelogs(settings, [changelog], self.cfg.partitions)
+        counts = partition_counts(settings, [self.cdr_name, self.by_subject_name, changelog])
+        wrong = {name: n for name, n in counts.items() if n != self.cfg.partitions}
+        if wrong:
+            raise TopicError(f"topics {', '.join(f'{k} ({v})' for k, v in sorted(wrong.items()))} do not have "
+                             f"--partitions {self.cfg.partitions} partitions: records and state would be judged "
+                             "on the wrong partition; start the worker with their partition count")
         self.inventory.load()
         self.engine.inventory = self.inventory.current
         if self.inventory.current is not None:

@@ -1,4 +1,7 @@
-"""The worker's settings: one frozen object, every field a CLI flag with an environment fallback."""
+"""The worker's settings: one frozen object, every field a CLI flag with an environment fallback.
+
+Every default is written here once; cidwatch/worker_cmd.py reads them from this class.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ class WorkerConfig:
     workdir: Path = Path(".cache/worker")
     web_port: int = 6066
     web_host: str = "127.0.0.1"
-    store: str = "rocksdb"
+    store: str = "memory"  # the table is rebuilt from its changelog on assignment: never ahead of the broker
     partitions: int = 8
     default_region: str | None = None
     max_record_bytes: int = 256 * 1024
@@ -31,6 +34,19 @@ class WorkerConfig:
     alert_repost_seconds: float = 60.0
     runbook_base_url: str = ""
     loglevel: str = "warning"
+    # Group membership. A dead worker's partitions move after `session_timeout`: 6 s is the broker's
+    # smallest allowed (group.min.session.timeout.ms), heartbeats every 2 s leave room for two lost
+    # ones. `instance_id` turns on static membership: a worker restarted under the same id takes its
+    # partitions back at once, without a rebalance (but a graceful stop then does not leave the group:
+    # its partitions wait `session_timeout` for it, see README).
+    instance_id: str | None = None
+    session_timeout: float = 6.0
+    heartbeat_interval: float = 2.0
+    commit_interval: float = 1.0
+    batch_size: int = 2000  # records judged per batch (one state write per subject per batch)
+    batch_wait: float = 0.02  # seconds a batch waits to fill
+    stall_seconds: float = 30.0  # records waiting and nothing judged this long: cidwatch_stalled = 1
+    faust_metrics: bool = False  # Faust's own Prometheus sensor, at /faust-metrics (costs CPU per event)
 
     @property
     def app_id(self) -> str:

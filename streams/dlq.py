@@ -44,6 +44,12 @@ def decode_json(value: bytes | None, max_bytes: int) -> Any:
         raise Rejected("not_json", "record", f"not valid JSON ({exc.msg} at {where})") from exc
 
 
+def internal_error(exc: BaseException) -> Rejected:
+    """A record that made the worker itself fail (a bug, not bad input): dead-lettered with the
+    exception's class so it is found, counted and alerted on, never silently dropped."""
+    return Rejected("internal_error", "record", f"{type(exc).__name__} while judging the record")
+
+
 def validate(value: bytes | None, max_bytes: int, assume_tz: tzinfo | None = None) -> Cdr:
     """A raw message to a canonical CDR, or Rejected."""
     return cdr_from_mapping(decode_json(value, max_bytes), assume_tz)

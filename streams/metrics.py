@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
+import phonenumbers
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from rules.risk import FACTORS, RiskScore
@@ -23,7 +24,8 @@ TALK_TIME_BUCKETS = (1, 3, 6, 10, 30, 60, 120, 300, 600, 1800, 3600)
 LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
 ANALYTICS_REJECTIONS = (603, 607, 608)
 SIP_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "6xx", "none")
-DLQ_REASONS = ("not_json", "missing_field", "bad_type", "bad_value", "oversized", "bad_utf8", "conversion")
+DLQ_REASONS = ("not_json", "missing_field", "bad_type", "bad_value", "oversized", "bad_utf8", "conversion",
+               "internal_error")
 DIRECTIONS = frozenset({"outbound", "inbound", "internal"})
 DECISION_KINDS = frozenset({"alert", "block", "unblock"})
 SEVERITIES = frozenset({"info", "warning", "critical"})
@@ -51,6 +53,19 @@ def country_label(region: str | None) -> str:
     """An ISO 3166 region code, or "unknown": never free text, so the label stays bounded."""
     code = (region or "").strip().upper()
     return code if REGION.fullmatch(code) else "unknown"
+
+
+def destination_region(number: str) -> str | None:
+    """The main region of a number's calling code (`+1…` is US), read from its leading digits alone:
+    a label for the destination-country metric that costs no parse of the (mostly unique) number."""
+    digits = number[1:] if number.startswith("+") else ""
+    for length in (1, 2, 3):
+        code = digits[:length]
+        if len(code) == length and code.isdigit():
+            region = phonenumbers.region_code_for_country_code(int(code))
+            if region != phonenumbers.UNKNOWN_REGION:
+                return None if region == "001" else region
+    return None
 
 
 def sip_class(code: int | None) -> str:
@@ -196,6 +211,10 @@ class Metrics:
         )
         self.worker_info = Gauge("cidwatch_worker_info", "Constant 1, labelled with the worker version.",
                                  ("version",), registry=r)
+        self.stalled = Gauge(
+            "cidwatch_stalled", "1 while this worker has records to judge on its partitions but judged nothing "
+            "for longer than --stall-seconds.", registry=r,
+        )
 
     # calls -----------------------------------------------------------------------------------------
 
@@ -222,6 +241,42 @@ class Metrics:
         if sip_code in ANALYTICS_REJECTIONS:
             self.analytics_rejections.labels(str(sip_code), tenant).inc()
 
+    def record_calls(self, rows: Iterable[tuple[Any, ...]], risk_of: Callable[[str], RiskScore | None]) -> None:
+        """A batch of judged calls: rows of (direction, caller country, destination country, answered,
+        tenant, talk time, SIP code, subject or None, calls today, daily cap). Counters move once per
+        label set; each caller ID's gauges are set once, from its last row (`risk_of` gives its score)."""
+        counts: dict[tuple[str, ...], int] = {}
+        sip: dict[tuple[str, str], int] = {}
+        rejections: dict[tuple[str, str], int] = {}
+        last: dict[str, tuple[Any, ...]] = {}
+        for direction, caller, destination, answered, tenant, duration, code, subject, today, cap in rows:
+            tenant = tenant_label(tenant)
+            self._first_sight(tenant)
+            direction = direction if direction in DIRECTIONS else "other"
+            key = (direction, country_label(caller), country_label(destination),
+                   "answered" if answered else "unanswered", tenant)
+            counts[key] = counts.get(key, 0) + 1
+            if answered:
+                self.talk_time.labels(direction, tenant).observe(max(0.0, float(duration)))
+            sip_key = (sip_class(code), tenant)
+            sip[sip_key] = sip.get(sip_key, 0) + 1
+            if code in ANALYTICS_REJECTIONS:
+                rejection = (str(code), tenant)
+                rejections[rejection] = rejections.get(rejection, 0) + 1
+            if subject is not None:
+                last[subject] = (tenant, today, cap)
+        for key, n in counts.items():
+            self.calls.labels(*key).inc(n)
+        for key, n in sip.items():
+            self.sip_final.labels(*key).inc(n)
+        for key, n in rejections.items():
+            self.analytics_rejections.labels(*key).inc(n)
+        for subject, (tenant, today, cap) in last.items():
+            risk = risk_of(subject)
+            inputs = risk.inputs if risk is not None else {}
+            self.set_cli(subject, tenant, today, cap, inputs.get("answer_rate", 0.0), inputs.get("short_share", 0.0),
+                         risk)
+
     def _first_sight(self, tenant: str) -> None:
         """Create a tenant's SIP series at 0, so a first rejection shows in rate() and panels."""
         if tenant in self._tenants:
@@ -234,18 +289,24 @@ class Metrics:
 
     # decisions -------------------------------------------------------------------------------------
 
-    def record_decision(self, decision: Mapping[str, Any]) -> None:
-        """Count a decision (its JSON form); blocks and unblocks move the active-blocks gauge."""
+    def record_decision(self, decision: Mapping[str, Any], count_block: bool = True) -> None:
+        """Count a decision (its JSON form); blocks and unblocks move the active-blocks gauge unless
+        the caller counts blocks in force itself (`count_block=False`, see `add_active_blocks`)."""
         rule = str(decision.get("rule") or "unknown")
         kind = str(decision.get("kind") or "")
         severity = str(decision.get("severity") or "")
         self.decisions.labels(
             rule, kind if kind in DECISION_KINDS else "other", severity if severity in SEVERITIES else "other"
         ).inc()
+        if not count_block:
+            return
         if kind == "block":
-            self.set_active_blocks(rule, self._blocks.get(rule, 0) + 1)
+            self.add_active_blocks(rule, 1)
         elif kind == "unblock":
-            self.set_active_blocks(rule, self._blocks.get(rule, 0) - 1)
+            self.add_active_blocks(rule, -1)
+
+    def add_active_blocks(self, rule: str, delta: int) -> None:
+        self.set_active_blocks(rule, self._blocks.get(rule, 0) + delta)
 
     def set_active_blocks(self, rule: str, count: int) -> None:
         """Set a rule's active blocks outright: after a restart the worker knows them from its table,
@@ -327,13 +388,13 @@ class Metrics:
 
     # pipeline --------------------------------------------------------------------------------------
 
-    def record_processed(self, source: str) -> None:
+    def record_processed(self, source: str, n: int = 1) -> None:
         """`source` is "cdr" or "raw.<format>"; formats are capped like DLQ reasons."""
-        self.records_processed.labels(self._source(source)).inc()
+        self.records_processed.labels(self._source(source)).inc(n)
 
-    def record_dlq(self, reason: str) -> None:
+    def record_dlq(self, reason: str, n: int = 1) -> None:
         """`reason` is a short class (not_json, missing_field, ...), never a record's content."""
-        self.dlq_records.labels(self._dlq_reason(reason)).inc()
+        self.dlq_records.labels(self._dlq_reason(reason)).inc(n)
 
     def observe_latency(self, seconds: float) -> None:
         """Event time to decision; clock skew can make it negative, which counts as 0."""
@@ -345,12 +406,17 @@ class Metrics:
     def record_rebalance(self) -> None:
         self.rebalances.inc()
 
-    def record_duplicate(self) -> None:
-        self.duplicates.inc()
+    def record_duplicate(self, n: int = 1) -> None:
+        self.duplicates.inc(n)
+
+    def set_stalled(self, stalled: bool) -> None:
+        self.stalled.set(1 if stalled else 0)
 
     def record_skip(self, fmt: str) -> None:
         """One source record skipped by the `fmt` adapter; the reason goes to the log, not a label."""
         self.adapter_skips.labels(self._source(fmt)).inc()
+
+    content_type = CONTENT_TYPE_LATEST
 
     def exposition(self) -> bytes:
         """The Prometheus text format of this registry, for the worker's /metrics."""

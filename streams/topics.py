@@ -103,6 +103,13 @@ def create_changelogs(settings: Settings, names: list[str], partitions: int, rep
             _sort_response(response, CreateResult())
 
 
+def partition_counts(settings: Settings, names: list[str]) -> dict[str, int]:
+    """Partitions of each named topic (0 when it does not exist)."""
+    with admin_client(settings) as admin:
+        described = admin.describe_topics(names)
+    return {topic["name"]: len(topic.get("partitions") or []) for topic in described}
+
+
 def _sort_response(response: dict[str, Any], result: CreateResult) -> None:
     failures = []
     for topic in response["topics"]:

@@ -77,7 +77,7 @@ def test_prometheus_config_scrapes_workers_and_alerts() -> None:
 
 def test_prometheus_rules_are_valid() -> None:
     out = run(binary("promtool"), "check", "rules", "deploy/prometheus-rules.yml").stdout
-    assert "SUCCESS: 3 rules found" in out
+    assert "SUCCESS: 5 rules found" in out
 
 
 def test_prometheus_rules_unit_tests_pass() -> None:
@@ -88,8 +88,11 @@ def test_prometheus_rules_unit_tests_pass() -> None:
 def test_pipeline_alerts_and_their_runbooks() -> None:
     groups = yaml.safe_load((DEPLOY / "prometheus-rules.yml").read_text())["groups"]
     alerts = {rule["alert"]: rule for group in groups for rule in group["rules"]}
-    assert set(alerts) == {"CidwatchWorkerDown", "CidwatchDLQGrowing", "CidwatchConsumerLagHigh"}
+    assert set(alerts) == {"CidwatchWorkerDown", "CidwatchDLQGrowing", "CidwatchConsumerLagHigh",
+                           "CidwatchWorkerStalled", "CidwatchInternalErrors"}
     assert "up" in alerts["CidwatchWorkerDown"]["expr"]
+    assert "cidwatch_stalled" in alerts["CidwatchWorkerStalled"]["expr"]
+    assert 'reason="internal_error"' in alerts["CidwatchInternalErrors"]["expr"]
     assert "cidwatch_dlq_records_total" in alerts["CidwatchDLQGrowing"]["expr"]
     assert "cidwatch_consumer_lag" in alerts["CidwatchConsumerLagHigh"]["expr"]
     for name, rule in alerts.items():

@@ -156,7 +156,8 @@ def test_prometheus_evaluates_the_pipeline_rules(tmp_path: Path, worker_endpoint
         assert alert["labels"]["topic"] == "cidwatch.cdr" and alert["labels"]["severity"] == "warning"
         groups = get_json(f"{url}/api/v1/rules")["data"]["groups"]
         rules = {r["name"]: r for g in groups for r in g["rules"]}
-        assert set(rules) == {"CidwatchWorkerDown", "CidwatchDLQGrowing", "CidwatchConsumerLagHigh"}
+        assert set(rules) == {"CidwatchWorkerDown", "CidwatchDLQGrowing", "CidwatchConsumerLagHigh",
+                              "CidwatchWorkerStalled", "CidwatchInternalErrors"}
         eventually(lambda: all(r.get("health") == "ok" for r in _rules(url)), what="rules evaluated healthy")
     finally:
         stop()
