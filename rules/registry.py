@@ -1,8 +1,9 @@
 """The rule registry: every rule the engine knows, declared once beside its check.
 
 A rule is its pack row (YAML: thresholds, window, zone, citation) plus one small check function in
-the module of its id's prefix, next to the pack file: `fr.daily_limit` is `daily_limit` in
-`rules/packs/fr.py`, its row in `rules/packs/fr.yaml`, its runbook `docs/runbooks/fr.daily_limit.md`.
+the module of its id's prefix, next to the pack file: rule `PREFIX.NAME` is the check `NAME` in
+`rules/packs/PREFIX.py`, its row in `rules/packs/PREFIX.yaml`, its runbook `docs/runbooks/PREFIX.NAME.md`,
+its tests `tests/rules/test_PREFIX.py` (tests/rules/test_registry.py holds every rule to this).
 The check says *whether* a call breaks the rule; the engine applies the emission policy the rule's
 kind declares (alert once per window, standing block, thresholds with time-boxed blocks), so no
 check ever touches state or builds a decision.

@@ -90,16 +90,16 @@ class Plan:
 
     seed: int
     fleet: tuple[Line, ...]
-    rogue_fr: Line  # non-NPV French CLI: fr.daily_limit
-    tollfree_domestic: Line  # calls toll-free numbers: us.tollfree_to_tollfree
-    tollfree_abroad: Line  # calls Australia: tollfree.international and au.cli_not_permitted
-    au_1300: Line  # receive-only Australian number: au.cli_not_permitted
-    uk_0870: Line  # uk.cli_not_permitted
-    no_cnam: Line  # US number listed without a CNAM: us.cnam_missing
-    callback_fr: Line  # French number whose callbacks go unanswered: fr.callback_unanswered
+    rogue_fr: Line  # a French non-NPV CLI past the daily cap
+    tollfree_domestic: Line  # a US toll-free CLI calling toll-free numbers
+    tollfree_abroad: Line  # a US toll-free CLI calling Australia: toll-free abroad, and not permitted in AU
+    au_1300: Line  # a receive-only Australian number, not permitted as a CLI
+    uk_0870: Line  # a UK 0870 number, not permitted as a CLI
+    no_cnam: Line  # a US number listed without a CNAM
+    callback_fr: Line  # a French number whose callbacks go unanswered
     robocaller: Line  # hundreds of short calls, 608s, attestation C
-    unauthorised: Line  # presented by globex, listed nowhere: cli.not_authorized
-    invalid: tuple[str, ...]  # cli.invalid
+    unauthorised: Line  # presented by globex, listed nowhere: not authorised
+    invalid: tuple[str, ...]  # caller IDs that are not valid E.164
 
     @property
     def listed(self) -> tuple[Line, ...]:
