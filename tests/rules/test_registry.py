@@ -7,6 +7,8 @@ docs/runbooks/ID.md, and its tests in tests/rules/test_PREFIX.py. This test fail
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -77,3 +79,10 @@ def test_the_pack_loader_refuses_an_unknown_rule(tmp_path: Path) -> None:
                     "    window: utc_day\n    source: s\n", encoding="utf-8")
     with pytest.raises(PackError, match=r"rules\[0\] \(xx\.no_such_rule\): field id: unknown rule 'xx\.no_such_rule'"):
         load_pack_file(pack)
+
+
+def test_importing_one_check_module_first_hides_and_reorders_nothing() -> None:
+    """A fresh interpreter that imports rules/packs/us.py before asking sees the same registry."""
+    code = "import rules.packs.us; from rules.registry import registry; print(' '.join(registry()))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.split() == list(registry())
