@@ -28,7 +28,7 @@ pytestmark = pytest.mark.kafka
 SIMULATED_RULES = {
     "cli.invalid", "cli.not_authorized", "us.tollfree_to_tollfree", "tollfree.international",
     "au.cli_not_permitted", "uk.cli_not_permitted", "fr.daily_limit", "fr.callback_unanswered",
-    "us.cnam_missing", "spam.label_risk",
+    "us.cnam_missing", "spam.label_risk", "cli.same_as_destination",
 }
 DECISION = re.compile(r"^\s*[\d.]+s\s+\S+\s+(alert|block|unblock)\s+(\S+)\s+(\S+)\s+\S")
 PID = re.compile(r"^(broker|worker): started .*?\(pid (\d+)")
