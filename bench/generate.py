@@ -14,14 +14,14 @@ The CLI pool (3,000 by default, a few busy ones and a long tail) holds, on purpo
   +999, "anonymous");
 - a few UK 0870/0871/09 and Australian 13/1300 CLIs, which may not be presented;
 - two US dialer CLIs that look like spam (1% and 0.5% of the traffic, 8% answered, short calls,
-  attested B or C), for `spam.label_risk`;
+  attested B or C), for the spam-label risk rule;
 - French NPV CLIs, and five busy French non-NPV CLIs that carry a fixed share of the traffic (3%, 2%,
   1.5%, 1% and 0.5%), so the busiest passes 250 calls in one Europe/Paris day from about 25,000 records
   (n records are spread over 3 days); one busy French NPV CLI (1%) shows the exemption.
 
-1.5% of records are inbound calls to the French CLIs (45% unanswered), for `fr.callback_unanswered`.
+1.5% of records are inbound calls to the French CLIs (45% unanswered), for the unanswered-callback rule.
 Every CLI belongs to one tenant and its records carry that tenant; `inventory_rows` lists the valid
-CLIs with their tenant except about 3% of them, for which `cli.not_authorized` fires.
+CLIs with their tenant except about 3% of them, which the not-authorised-CLI rule blocks.
 
 The pool depends on (seed, clis) only, so `inventory_rows(seed, clis)` matches `cdrs(n, clis, seed)`
 whatever n. Output is deterministic per seed (for one phonenumbers version).
@@ -93,7 +93,7 @@ FR_NPV_SHARE = 0.03
 UNLISTED_SHARE = 0.03  # valid CLIs missing from the inventory
 BUSY_FR = (0.03, 0.02, 0.015, 0.01, 0.005)  # traffic shares of the busy French non-NPV CLIs
 BUSY_FR_NPV = 0.01
-ROBOCALLS = (0.01, 0.005)  # traffic shares of two US dialer CLIs that look like spam (spam.label_risk)
+ROBOCALLS = (0.01, 0.005)  # traffic shares of two US dialer CLIs that look like spam (spam-label risk)
 DOMESTIC_SHARE = 0.85
 TOLL_FREE_DESTINATION_SHARE = 0.04
 INBOUND_SHARE = 0.015

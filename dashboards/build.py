@@ -31,6 +31,10 @@ from grafana_foundation_sdk.models.dashboard import (
 )
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
+from rules.pack import Rule, load_packs
+from rules.packs.fr import daily_limit
+from rules.packs.spam import label_risk
+from rules.registry import Check, registry
 from rules.risk import FACTORS
 
 GENERATED = Path(__file__).resolve().parent / "generated"
@@ -39,7 +43,6 @@ TAGS = ["cidwatch"]
 TENANT = 'tenant=~"$tenant"'
 CLI = 'caller_id=~"$caller_id"'
 RATE = "[$__rate_interval]"
-RISK_STEPS = [Threshold(None, "green"), Threshold(70, "orange"), Threshold(85, "red")]
 
 PanelBuilder = Any  # the SDK's per-type panel builders share no base class beyond Builder[Panel]
 
@@ -157,6 +160,30 @@ def delivery() -> db.Dashboard:
     )
 
 
+# --- the rules the panels quote: their shipped pack rows, never copies of their numbers ----------
+
+
+def shipped_rule(check: Check) -> Rule:
+    """The shipped pack row of the rule whose check is `check` (its id and thresholds)."""
+    rule_id = next(spec.id for spec in registry().values() if spec.check is check)
+    rule = load_packs().get(rule_id)
+    if rule is None:
+        raise ValueError(f"rule {rule_id} is not enabled in the shipped packs: the dashboards quote it")
+    return rule
+
+
+def threshold_at(rule: Rule, kind: str, severity: str) -> float:
+    """Where `rule` first emits a decision of `kind` and `severity`."""
+    return next(t.at for t in rule.thresholds if t.kind == kind and t.severity == severity)
+
+
+def risk_steps() -> list[Threshold]:
+    """Green, then orange from the spam-label risk rule's warning, red from its critical alert (a page)."""
+    rule = shipped_rule(label_risk)
+    return [Threshold(None, "green"), Threshold(threshold_at(rule, "alert", "warning"), "orange"),
+            Threshold(threshold_at(rule, "alert", "critical"), "red")]
+
+
 # --- Spam-label risk ----------------------------------------------------------------------------
 
 
@@ -166,7 +193,7 @@ def riskiest_table() -> table.Panel:
     panel = (table.Panel().title("Riskiest CLIs").datasource(DATASOURCE).span(24).height(10)
              .description("Spam-label risk score (0-100) and the points each factor adds; a heuristic from "
                           "public guidance, not the analytics engines' model (docs/spam-risk.md).")
-             .thresholds(thresholds(RISK_STEPS))
+             .thresholds(thresholds(risk_steps()))
              .sort_by([cb.TableSortByFieldState().display_name("score").desc(True)])
              .with_target(query(top, ref="score", instant=True, table_format=True)))
     renames = {"Value #score": "score"}
@@ -182,12 +209,15 @@ def riskiest_table() -> table.Panel:
 
 
 def spam_risk() -> db.Dashboard:
+    rule = shipped_rule(label_risk)
+    warns, pages = threshold_at(rule, "alert", "warning"), threshold_at(rule, "alert", "critical")
     panels = [
         riskiest_table(),
-        graph("Risk over time (top 10)", "Spam-label risk score; rule spam.label_risk warns at 70 and pages at 85.",
+        graph("Risk over time (top 10)", f"Spam-label risk score; rule {rule.id} warns at {warns:g} and pages at "
+              f"{pages:g}.",
               [query(f"topk(10, max by (caller_id) (cidwatch_cli_spam_risk_score{{{CLI}}}))", "{{caller_id}}")],
               "none")
-        .min(0).max(100).thresholds(thresholds(RISK_STEPS))
+        .min(0).max(100).thresholds(thresholds(risk_steps()))
         .thresholds_style(cb.GraphThresholdsStyleConfig().mode(cm.GraphTresholdsStyleMode.DASHED)),
         graph("Short-call share (top 10)", "Share of answered calls under 6 s, rolling 24 h.",
               [query(f"topk(10, max by (caller_id) (cidwatch_cli_short_call_ratio{{{CLI}}}))", "{{caller_id}}")],
@@ -211,15 +241,18 @@ def spam_risk() -> db.Dashboard:
 
 
 def french_quota() -> bargauge.Panel:
-    """Calls today of caller IDs whose cap is 250 (French, not NPV), against that cap."""
+    """Calls today of caller IDs under the French daily cap (French, not NPV), against that cap: the
+    French daily limit's block threshold, which the worker exports as the caller ID's daily cap."""
+    rule = shipped_rule(daily_limit)
+    warns, cap = threshold_at(rule, "alert", "warning"), threshold_at(rule, "block", "critical")
     expr = (f"max by (caller_id) (cidwatch_cli_calls_today{{{TENANT}, {CLI}}})"
-            " and on (caller_id) (cidwatch_cli_daily_cap == 250)")
+            f" and on (caller_id) (cidwatch_cli_daily_cap == {cap:g})")
     return (bargauge.Panel().title("French daily quota use per CLI").datasource(DATASOURCE).span(12).height(10)
-            .description("Calls in the Europe/Paris day of French non-NPV caller IDs against the operators' "
-                         "250-a-day cap (rule fr.daily_limit: warning at 200, block at 250).")
+            .description(f"Calls in the {rule.timezone} day of French non-NPV caller IDs against the operators' "
+                         f"{cap:g}-a-day cap (rule {rule.id}: warning at {warns:g}, block at {cap:g}).")
             .with_target(query(expr, "{{caller_id}}", instant=True))
-            .min(0).max(250).unit("none")
-            .thresholds(thresholds([Threshold(None, "green"), Threshold(200, "orange"), Threshold(250, "red")]))
+            .min(0).max(cap).unit("none")
+            .thresholds(thresholds([Threshold(None, "green"), Threshold(warns, "orange"), Threshold(cap, "red")]))
             .display_mode(cm.BarGaugeDisplayMode.GRADIENT).orientation(cm.VizOrientation.HORIZONTAL)
             .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).values(False)))
 

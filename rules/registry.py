@@ -1,8 +1,9 @@
 """The rule registry: every rule the engine knows, declared once beside its check.
 
 A rule is its pack row (YAML: thresholds, window, zone, citation) plus one small check function in
-the module of its id's prefix, next to the pack file: `fr.daily_limit` is `daily_limit` in
-`rules/packs/fr.py`, its row in `rules/packs/fr.yaml`, its runbook `docs/runbooks/fr.daily_limit.md`.
+the module of its id's prefix, next to the pack file: rule `PREFIX.NAME` is the check `NAME` in
+`rules/packs/PREFIX.py`, its row in `rules/packs/PREFIX.yaml`, its runbook `docs/runbooks/PREFIX.NAME.md`,
+its tests `tests/rules/test_PREFIX.py` (tests/rules/test_registry.py holds every rule to this).
 The check says *whether* a call breaks the rule; the engine applies the emission policy the rule's
 kind declares (alert once per window, standing block, thresholds with time-boxed blocks), so no
 check ever touches state or builds a decision.
@@ -95,25 +96,36 @@ class RuleSpec:
 
 
 _REGISTRY: dict[str, RuleSpec] = {}
+_ordered: Mapping[str, RuleSpec] | None = None  # `registry()`'s answer, until a new registration
 
 
 def rule(rule_id: str, kind: str, windows: tuple[str, ...], **options: Any) -> Callable[[Check], Check]:
     """Register the decorated function as the check of `rule_id` (one registration per id)."""
 
     def register(check: Check) -> Check:
+        global _ordered
         if rule_id in _REGISTRY:
             raise ValueError(f"rule {rule_id} is registered twice")
         _REGISTRY[rule_id] = RuleSpec(rule_id, kind, check, windows, **options)
+        _ordered = None
         return check
 
     return register
 
 
 def registry() -> Mapping[str, RuleSpec]:
-    """Every known rule by id, in a stable order (check modules by name, rules in file order)."""
-    if not _REGISTRY:
+    """Every known rule by id, in a stable order (check modules by name, rules in file order).
+
+    Complete and in that order whatever was imported first: code that imports one check module (to
+    name a rule by its check) does not hide the others or reorder them.
+    """
+    global _ordered
+    if _ordered is None:
         _load_checks()
-    return _REGISTRY
+        # A module registers its rules together, on import: a stable sort by module keeps file order.
+        by_module = sorted(_REGISTRY.values(), key=lambda spec: spec.check.__module__)
+        _ordered = MappingProxyType({spec.id: spec for spec in by_module})
+    return _ordered
 
 
 def _load_checks() -> None:

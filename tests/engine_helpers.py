@@ -44,3 +44,20 @@ def run(records: list[dict[str, Any]], inv: Inventory | None = None, now: dateti
 
 def decisions(result: ReplayResult, rule: str | None = None) -> list[dict[str, Any]]:
     return [d.to_dict() for d in result.decisions if rule is None or d.rule == rule]
+
+
+def rules_of(result: ReplayResult) -> list[tuple[str, str]]:
+    """(rule, kind) of every decision, in order."""
+    return [(d["rule"], d["kind"]) for d in decisions(result)]
+
+
+# A sender's numbers, shared by the rule tests that need an inventory.
+OWNED = inventory(
+    {"number": "+33184884000", "source": "claimed", "tenant": "acme"},
+    {"number": "+12125550143", "source": "claimed", "tenant": "acme"},
+    {"number": "+13125550188", "source": "claimed", "cnam": "ACME"},
+    {"number": "+61291234567", "source": "byoc_verified"},
+    {"number": "+61291234568", "source": "ported"},
+    {"number": "+18005550100", "source": "claimed"},
+    {"number": "+442012345678", "source": "byoc_pending"},
+)

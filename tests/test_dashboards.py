@@ -132,6 +132,25 @@ def test_french_quota_is_a_bar_gauge_against_250(dashboards: dict[str, dict[str,
     assert "cidwatch_cli_daily_cap == 250" in panel["targets"][0]["expr"]
 
 
+def test_panels_quote_the_rules_shipped_thresholds(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The French cap and the spam-label risk levels come from the shipped packs, never copies of them."""
+    import dashboards.build as build_module
+    from rules.pack import PACKS_DIR, load_packs
+
+    for source in PACKS_DIR.glob("*.yaml"):
+        text = source.read_text(encoding="utf-8")
+        text = text.replace("at: 200,", "at: 150,").replace("at: 250,", "at: 180,").replace("at: 85,", "at: 90,")
+        (tmp_path / source.name).write_text(text, encoding="utf-8")
+    monkeypatch.setattr(build_module, "load_packs", lambda: load_packs(tmp_path))
+    quota = build_module.to_dict(build_module.compliance())["panels"][2]
+    assert "cidwatch_cli_daily_cap == 180" in quota["targets"][0]["expr"]
+    assert quota["fieldConfig"]["defaults"]["max"] == 180
+    assert "180-a-day cap (rule fr.daily_limit: warning at 150, block at 180)" in quota["description"]
+    risk = build_module.to_dict(build_module.spam_risk())["panels"][1]
+    assert risk["description"].endswith("rule spam.label_risk warns at 70 and pages at 90.")
+    assert [s["value"] for s in risk["fieldConfig"]["defaults"]["thresholds"]["steps"]] == [None, 70, 90]
+
+
 # --- a local server holding Grafana's documented dashboard API ------------------------------------
 
 

@@ -27,10 +27,10 @@ from rules.inventory import load_inventory
 from rules.numbers import classify
 from rules.pack import load_packs
 
-NINE_RULES = {
+SIMULATED_RULES = {  # the rules the simulator's traffic is written to trip
     "cli.invalid", "cli.not_authorized", "us.tollfree_to_tollfree", "tollfree.international",
     "au.cli_not_permitted", "uk.cli_not_permitted", "fr.daily_limit", "fr.callback_unanswered",
-    "us.cnam_missing",
+    "us.cnam_missing", "spam.label_risk", "cli.same_as_destination",
 }
 SEED = 42
 NOW = datetime(2026, 3, 28, 9, 30, tzinfo=UTC)  # the eve of the spring DST change in Paris
@@ -85,7 +85,7 @@ def test_the_same_seed_and_start_give_the_same_records():
 
 def test_replayed_traffic_trips_every_rule():
     kinds = Counter((d.rule, d.kind) for d in replayed().decisions)
-    assert {rule for rule, _ in kinds} >= NINE_RULES, kinds
+    assert {rule for rule, _ in kinds} >= SIMULATED_RULES, kinds
     plan = sim_plan(SEED)
     by_rule = {(d.rule, d.kind): d for d in replayed().decisions}
     assert by_rule[("us.tollfree_to_tollfree", "block")].caller_id == plan.tollfree_domestic.number
@@ -94,6 +94,8 @@ def test_replayed_traffic_trips_every_rule():
     assert by_rule[("cli.not_authorized", "block")].caller_id == plan.unauthorised.number
     assert by_rule[("us.cnam_missing", "alert")].caller_id == plan.no_cnam.number
     assert by_rule[("fr.callback_unanswered", "alert")].caller_id == plan.callback_fr.number
+    assert {d.caller_id for d in replayed().decisions if d.rule == "spam.label_risk"} == {plan.robocaller.number}
+    assert by_rule[("cli.same_as_destination", "alert")].caller_id == plan.self_caller.number
     au = {d.caller_id for d in replayed().decisions if d.rule == "au.cli_not_permitted"}
     assert au == {plan.au_1300.number, plan.tollfree_abroad.number}
     invalid = {d.caller_id for d in replayed().decisions if d.rule == "cli.invalid"}

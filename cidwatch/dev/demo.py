@@ -56,11 +56,16 @@ STABLE_FALLBACK_S = 15.0
 DRAIN_QUIET_S = 3.0  # after the simulator stops: print until this long without a decision...
 DRAIN_MAX_S = 12.0  # ...or this long at most
 MARKER = ".cidwatch-demo.json"
-NINE_RULES = (
-    "cli.invalid", "cli.not_authorized", "us.tollfree_to_tollfree", "tollfree.international",
-    "au.cli_not_permitted", "uk.cli_not_permitted", "fr.daily_limit", "fr.callback_unanswered",
-    "us.cnam_missing",
-)
+
+
+def enabled_rules() -> tuple[str, ...]:
+    """The rules the demo's worker runs (the shipped packs' enabled rules, in registry order): the
+    summary says which of them did not fire."""
+    from rules.pack import load_packs
+    from rules.registry import registry
+
+    pack = load_packs()
+    return tuple(rule_id for rule_id in registry() if rule_id in pack)
 
 
 class Stop(BaseException):
@@ -109,6 +114,7 @@ class Tally:
     decisions: Counter[tuple[str, str]] = field(default_factory=Counter)
     dead_letters: Counter[str] = field(default_factory=Counter)
     first_seen: dict[str, float] = field(default_factory=dict)
+    expected: tuple[str, ...] = field(default_factory=enabled_rules)
 
     def add_decision(self, data: dict[str, Any], elapsed_s: float) -> None:
         rule, kind = str(data.get("rule")), str(data.get("kind"))
@@ -131,7 +137,7 @@ class Tally:
             lines.append("  (no decisions)")
         letters = ", ".join(f"{reason} {n}" for reason, n in sorted(self.dead_letters.items()))
         lines.append(f"  dead letters: {sum(self.dead_letters.values())}" + (f" ({letters})" if letters else ""))
-        missing = [rule for rule in NINE_RULES if rule not in rules]
+        missing = [rule for rule in self.expected if rule not in rules]
         lines.append("  every rule fired" if not missing else f"  rules that did not fire: {', '.join(missing)}")
         return lines
 

@@ -90,22 +90,23 @@ class Plan:
 
     seed: int
     fleet: tuple[Line, ...]
-    rogue_fr: Line  # non-NPV French CLI: fr.daily_limit
-    tollfree_domestic: Line  # calls toll-free numbers: us.tollfree_to_tollfree
-    tollfree_abroad: Line  # calls Australia: tollfree.international and au.cli_not_permitted
-    au_1300: Line  # receive-only Australian number: au.cli_not_permitted
-    uk_0870: Line  # uk.cli_not_permitted
-    no_cnam: Line  # US number listed without a CNAM: us.cnam_missing
-    callback_fr: Line  # French number whose callbacks go unanswered: fr.callback_unanswered
+    rogue_fr: Line  # a French non-NPV CLI past the daily cap
+    tollfree_domestic: Line  # a US toll-free CLI calling toll-free numbers
+    tollfree_abroad: Line  # a US toll-free CLI calling Australia: toll-free abroad, and not permitted in AU
+    au_1300: Line  # a receive-only Australian number, not permitted as a CLI
+    uk_0870: Line  # a UK 0870 number, not permitted as a CLI
+    no_cnam: Line  # a US number listed without a CNAM
+    callback_fr: Line  # a French number whose callbacks go unanswered
     robocaller: Line  # hundreds of short calls, 608s, attestation C
-    unauthorised: Line  # presented by globex, listed nowhere: cli.not_authorized
-    invalid: tuple[str, ...]  # cli.invalid
+    unauthorised: Line  # presented by globex, listed nowhere: not authorised
+    invalid: tuple[str, ...]  # caller IDs that are not valid E.164
+    self_caller: Line  # test calls to the tenant's own number, presenting that same number
 
     @property
     def listed(self) -> tuple[Line, ...]:
         """Every line in the inventory (all but the unauthorised one)."""
         return (*self.fleet, self.rogue_fr, self.tollfree_domestic, self.tollfree_abroad, self.au_1300,
-                self.uk_0870, self.no_cnam, self.callback_fr, self.robocaller)
+                self.uk_0870, self.no_cnam, self.callback_fr, self.robocaller, self.self_caller)
 
 
 # --- numbers ----------------------------------------------------------------------------------
@@ -188,6 +189,7 @@ def sim_plan(seed: int) -> Plan:
         robocaller=_line(rng, used, "globex", "us", "US", "GLOBEX", campaign="globex-blast", answer_rate=0.08),
         unauthorised=_line(rng, used, "globex", "us", "US", None),
         invalid=(*INVALID_FIXED, f"0207 183 {_digits(rng, 4)}", f"+440207183{_digits(rng, 4)}"),
+        self_caller=_line(rng, used, "initech", "au", "AU", None),  # drawn last: the other numbers stay
     )
 
 
@@ -472,6 +474,7 @@ def sources(plan: Plan, rng_for: Callable[[str], random.Random], clock: Clock,
         pattern_source(rng_for("uk-0870"), clock, plan.uk_0870, 130.0, 900.0, valid(rng_for("gb-dest"), "gb")),
         pattern_source(rng_for("unauthorised"), clock, plan.unauthorised, 160.0, 360.0,
                        valid(rng_for("unauth-dest"), "us")),
+        pattern_source(rng_for("self-call"), clock, plan.self_caller, 220.0, 1800.0, lambda: plan.self_caller.number),
     ]
 
 
@@ -637,7 +640,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "caller IDs with ordinary agent traffic, plus caller IDs that trip every rule: a French non-NPV CLI "
         "past 250 calls in a Paris day and on past Paris midnight (alert, block, then unblock), toll-free "
         "to toll-free, toll-free to Australia, an AU 1300 and a UK 0870 CLI, invalid CLIs, an "
-        "unauthorised CLI, unanswered callbacks, a US number without CNAM, a robocaller, and a few "
+        "unauthorised CLI, unanswered callbacks, a US number without CNAM, a robocaller, test calls "
+        "presenting the called number itself, and a few "
         "malformed records for the DLQ. Records are sent in call-end order, in real time at --speed, "
         "keyed by caller ID (broker: env CIDWATCH_BROKER, prefix: env CIDWATCH_TOPIC_PREFIX). "
         "The default clock starts about 35 simulated minutes before a Paris midnight, so the French "

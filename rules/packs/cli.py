@@ -1,4 +1,4 @@
-"""Caller-ID rules of every jurisdiction: the CLI must be valid E.164 and the sender's own."""
+"""Caller-ID rules of every jurisdiction: the CLI must be valid E.164, the sender's own, and not the called number."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from rules.context import Call
 from rules.inventory import Inventory
+from rules.numbers import strip_separators
 from rules.pack import Rule
 from rules.registry import Finding, rule
 
@@ -33,3 +34,26 @@ def not_authorized(call: Call, _rule: Rule) -> Finding | None:
         return None
     return Finding(lambda _t: f"Caller ID {number} is not claimed, ported or verified for tenant "
                               f"{tenant or '(none)'}; stop presenting it.")
+
+
+@rule("cli.same_as_destination", "alert", ("utc_day", "local_day"))
+def same_as_destination(call: Call, _rule: Rule) -> Finding | None:
+    """A valid caller ID presented on a call to that very number: what spoofed calls look like.
+
+    The destination is parsed only when its written form can be the caller ID: a raw destination
+    ending in another digit, or whose digits do not end with the caller ID's national number, cannot be.
+    """
+    number = call.subject  # the caller ID in E.164 (this rule sees valid caller IDs only)
+    dest = call.destination_classified
+    if dest is None:
+        raw = call.cdr.destination
+        last = raw[-1:]
+        if last != number[-1:] and last.isdigit():
+            return None
+        if not strip_separators(raw).endswith(call.cli.national_number):
+            return None
+        dest = call.destination
+    if dest.e164 != number:
+        return None
+    return Finding(lambda _t: f"Caller ID {number} was presented on a call to {number} itself; analytics "
+                              "engines and carriers treat a call from the called number as spoofed.")

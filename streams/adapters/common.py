@@ -44,7 +44,7 @@ class Reject(Exception):
 
 
 class Skip(Exception):
-    """The record is well formed but is not a call attempt we judge (counted, never a cli.invalid)."""
+    """The record is well formed but is not a call attempt we judge (counted, never a false invalid-CLI alert)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -130,7 +130,7 @@ def require_presented_caller(direction: str, caller: Number, destination: Number
     """Skip an outbound call whose caller ID is a short extension: the record lacks the presented number.
 
     PBXs often write the extension that dialled, not the number presented to the network. Passing the
-    extension on would raise a false cli.invalid; calling it internal would hide a real outbound call.
+    extension on would raise a false invalid-CLI alert; calling it internal would hide a real outbound call.
     A counted skip whose reason names the fix is the honest outcome.
     """
     if direction == "outbound" and caller.kind == "extension" and destination.kind != "extension":

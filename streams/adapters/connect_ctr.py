@@ -3,7 +3,7 @@
 A contact is a call attempt we judge only when it is a voice call with a presented caller ID
 (`SystemEndpoint.Address`) and a customer at the other end. Everything else (chat, tasks, queue
 transfers, monitoring, contacts without a SystemEndpoint) is skipped with a counted reason: turning it
-into a record with an empty caller ID would raise a false `cli.invalid`.
+into a record with an empty caller ID would raise a false invalid-CLI alert.
 
 Connect delivers records at least once and re-delivers them when they are updated. Over a file, the copy
 with the highest `LastUpdateTimestamp` of each `ContactId` is kept and the others are skipped. In the

@@ -1,8 +1,9 @@
-"""fr.daily_limit: the Paris calendar day (never a UTC day), DST, NPV and de-duplication."""
+"""fr.daily_limit (the Paris calendar day, never a UTC day; DST, NPV, de-duplication) and
+fr.callback_unanswered (rules/packs/fr.py), on hand-built records."""
 
 from datetime import UTC, datetime, timedelta
 
-from engine_helpers import cdr, decisions, inventory, run, series
+from engine_helpers import OWNED, cdr, decisions, inventory, rules_of, run, series
 
 CLI = "+33123456789"
 
@@ -123,16 +124,17 @@ def test_thresholds_come_from_the_pack(tmp_path):
     assert result.decisions[1].until == datetime(2026, 1, 15, tzinfo=UTC)  # a UTC day, as configured
 
 
-def test_a_call_id_is_remembered_for_the_dedup_window_of_event_time():
-    from cidwatch.inputs import RawRecord
-    from cidwatch.replay import replay
-    from rules.engine import Engine
-    from rules.pack import load_packs
+def test_fr_callback_unanswered():
+    inbound = dict(direction="inbound", answered=False, tenant="acme")
+    result = run([cdr("+33612345678", "+33 1 84 88 40 00", **inbound)], OWNED)
+    assert rules_of(result) == [("fr.callback_unanswered", "alert")]
+    assert decisions(result)[0]["caller_id"] == "+33184884000"
+    assert rules_of(run([cdr("+33612345678", "+33184884000", direction="inbound", answered=True)], OWNED)) == []
+    assert rules_of(run([cdr("+33612345678", "+33184884001", **inbound)], OWNED)) == []  # not ours
 
-    first = cdr("anonymous", at="2026-05-04T10:00:00Z", call_id="same")
-    again = dict(first, started_at="2026-05-05T09:00:00Z")  # 23 h later: still a re-delivery
-    late = dict(first, started_at="2026-05-06T11:00:00Z")  # 49 h later: forgotten, a call of its own
-    raw = [RawRecord("t", f"line {i}", r) for i, r in enumerate([first, again, late])]
-    result = replay(raw, Engine(load_packs(), dedup_seconds=48 * 3600), now=datetime(2000, 1, 1, tzinfo=UTC))
-    assert result.counts["duplicates"] == 1
-    assert [d.at.date().isoformat() for d in result.decisions] == ["2026-05-04", "2026-05-06"]
+
+def test_fr_callback_window_is_the_paris_day():
+    inbound = dict(direction="inbound")
+    records = [cdr("+33612345678", "+33184884000", at="2026-01-14T22:30:00Z", **inbound),
+               cdr("+33612345679", "+33184884000", at="2026-01-14T23:30:00Z", **inbound)]  # next Paris day
+    assert len(decisions(run(records, OWNED))) == 2
