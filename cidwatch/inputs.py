@@ -83,7 +83,8 @@ def _read_jsonl(path: Path) -> Iterator[RawRecord]:
 
 def _read_csv(path: Path) -> Iterator[RawRecord]:
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8",
+        # object, not str: pandas' Arrow-backed strings refuse the surrogate escapes of undecodable bytes
+        frame = pd.read_csv(path, dtype=object, keep_default_na=False, encoding="utf-8",
                             encoding_errors="surrogateescape")
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise InputError(f"{path}: not a readable CSV file: {exc}") from exc

@@ -100,3 +100,13 @@ def mixed_lines(hostile: list[Hostile]) -> tuple[bytes, dict[int, Hostile]]:
         where[len(lines)] = bad
     lines.extend(good[len(hostile) * step:])
     return b"".join(item + b"\n" for item in lines), where
+
+
+# A CSV export with a row that is not UTF-8 (line 3) and one whose field is over the csv module's limit
+# of 128 KiB (line 4): replay rejects both by field, produce skips both and sends lines 2 and 5.
+CSV = (b"call_id,started_at,caller_id,destination\n"
+       b"c-1,2026-05-04T10:00:00Z,+33184884001,+33612345678\n"
+       b"c-2,2026-05-04T10:00:00Z,+3318\xff4884001,+33612345678\n"
+       b"c-3,2026-05-04T10:00:00Z," + b"9" * 200_000 + b",+33612345678\n"
+       b"c-4,2026-05-04T10:00:00Z,+448701234567,+442071838750\n")
+CSV_REJECTS = [("line 3", "caller_id", "lone surrogate U+DCFF"), ("line 4", "caller_id", "longer than 256")]

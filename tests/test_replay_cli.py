@@ -180,3 +180,14 @@ def test_hostile_lines_are_rejects_and_never_a_traceback(tmp_path):
     cidwatch("replay", alone, "--inventory", INVENTORY, "--out", tmp_path / "alone")
     assert read_jsonl(tmp_path / "out" / "decisions.jsonl") == read_jsonl(tmp_path / "alone" / "decisions.jsonl")
     assert len(read_jsonl(tmp_path / "alone" / "decisions.jsonl")) >= 5
+
+
+def test_csv_rows_that_are_not_utf8_or_too_long_are_rejects(tmp_path):
+    source = tmp_path / "hostile.csv"
+    source.write_bytes(hostile_fixtures.CSV)
+    proc = cidwatch("replay", source, "--out", tmp_path / "out")
+    assert "records read: 4, rejected: 2" in proc.stdout
+    rejects = [(r["line"], r["field"], r["reason"]) for r in read_jsonl(tmp_path / "out" / "rejects.jsonl")]
+    expected = hostile_fixtures.CSV_REJECTS
+    assert [r[:2] for r in rejects] == [e[:2] for e in expected]
+    assert all(e[2] in r[2] for r, e in zip(rejects, expected, strict=True))
