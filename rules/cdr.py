@@ -116,7 +116,7 @@ def parse_json(text: str) -> Any:
     """`json.loads` of one record with this contract's limits: raises CdrError (field "record") for
     nesting deeper than MAX_DEPTH, checked before parsing, or an integer too long for Python to
     convert; json.JSONDecodeError for what is not JSON. Never RecursionError."""
-    if text.count("[") + text.count("{") > MAX_DEPTH and _too_deep(text):
+    if nested_too_deep(text):
         raise CdrError("record", f"nested too deeply (more than {MAX_DEPTH} levels of arrays or objects)", TOO_DEEP)
     try:
         return json.loads(text)
@@ -128,9 +128,12 @@ def parse_json(text: str) -> Any:
         raise CdrError("record", "nested too deeply", TOO_DEEP) from exc
 
 
-def _too_deep(text: str) -> bool:
-    """Whether brackets outside JSON strings nest deeper than MAX_DEPTH: one pass over the brackets,
-    quotes and backslashes only (a regex over whole strings backtracks on escaped quotes)."""
+def nested_too_deep(text: str) -> bool:
+    """Whether brackets outside JSON strings nest deeper than MAX_DEPTH. Free for a flat record (too
+    few brackets to count); otherwise one pass over the brackets, quotes and backslashes only (a regex
+    over whole strings would backtrack on escaped quotes)."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return False
     depth, in_string, escaped = 0, False, -1
     for match in _JSON_TOKENS.finditer(text):
         position, char = match.start(), match.group()
