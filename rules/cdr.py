@@ -204,12 +204,12 @@ def parse_cdr(record: Mapping[str, Any], assume_tz: tzinfo | None = None) -> Cdr
     started_at = parse_time(_required(record, "started_at"), assume_tz)
     direction = _text(record, "direction") or "outbound"
     if direction not in DIRECTIONS:
-        raise CdrError("direction", f"must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
+        raise CdrError("direction", f"must be one of {', '.join(DIRECTIONS)}, got {_show(direction)}")
     attestation = _text(record, "attestation")
     if attestation is not None:
         attestation = attestation.upper()
         if attestation not in ATTESTATIONS:
-            raise CdrError("attestation", f"must be A, B or C, got {attestation!r}")
+            raise CdrError("attestation", f"must be A, B or C, got {_show(attestation)}")
     return Cdr(
         call_id=call_id,
         started_at=started_at,
@@ -265,13 +265,15 @@ def _digits(value: int) -> int:
 
 
 def _show(text: Any, quote: bool = True) -> str:
-    """Text quoted in a reason: repr (which escapes surrogates and control characters), at most SHOWN
-    characters of it."""
+    """Text quoted in a reason: repr (which escapes surrogates and control characters) of at most SHOWN
+    characters of it, itself cut at twice that."""
     if not isinstance(text, str):
         return _describe(text)
-    short = text if len(text) <= SHOWN else text[:SHOWN]
+    short = text[:SHOWN]
     shown = repr(short) if quote or not short.isprintable() else short
-    return shown if short is text else f"{shown}... ({len(text)} characters)"
+    if len(shown) > 2 * SHOWN:  # escapes of astral or control characters: up to 10 characters each
+        shown = shown[:2 * SHOWN] + "..."
+    return shown if len(short) == len(text) else f"{shown}... ({len(text)} characters)"
 
 
 def _required(record: Mapping[str, Any], field: str) -> Any:

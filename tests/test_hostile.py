@@ -310,6 +310,8 @@ def record_bytes(**fields: Any) -> bytes:
     pytest.param(record_bytes(caller_id=["+33184884001"]), "bad_type", "caller_id", "records are flat",
                  id="container-in-a-field"),
     pytest.param(record_bytes(sip_code="6" * 10_000), "bad_type", "sip_code", "characters)", id="long-number-text"),
+    pytest.param(record_bytes(direction="\U000101fe" * MAX_TEXT), "bad_type", "direction", "must be one of",
+                 id="astral-text-quoted-in-a-reason"),
 ])
 def test_each_hostile_kind_is_rejected_with_its_reason(value: bytes, error_class: str, field: str,
                                                        reason: str) -> None:
