@@ -3,7 +3,7 @@
 Pure Python, no Faust import: `replay`, the adapters and the stream all validate records here,
 so a record is rejected for the same reason wherever it enters.
 
-Validation is total: for any mapping `parse_cdr` returns a `Cdr` or raises `CdrError` (field, reason
+Validation is total: for any value `parse_cdr` returns a `Cdr` or raises `CdrError` (field, reason
 and a short `kind`), and `parse_json` turns any text into a JSON value or a `CdrError`/`ValueError`;
 nothing else escapes. The bounds below are what makes a record that passes safe for every later step
 (the engine's window ends, risk buckets and ids, the UTF-8 encoders of Kafka, Arrow and the JSON
@@ -17,10 +17,11 @@ writers), and each is far outside what a real call produces:
   partitions, replay sees every record in time order), so stream and replay would disagree. Both
   ends keep every time the engine derives (next local midnight, a block's end, the de-duplication
   horizon, risk buckets) thousands of years away from datetime's limits (years 1 and 9999), where
-  converting an offset or adding a day overflows. No CDR predates 2000 (SIP itself is from 1999).
-- `duration_s`: finite, 0 <= d <= 7 days (604 800 s). Switches end calls long before (session
-  timers, carriers' maximum call durations are hours); the bound only keeps absurd values and
-  overflowing integers out, it does not try to guess units.
+  converting an offset or adding a day overflows. 2000 is before any call the rules concern (SIP
+  dates from 1999, STIR/SHAKEN from 2019); 2100 is after any this deployment will see.
+- `duration_s`: finite, 0 <= d <= 7 days (604 800 s). Switches and carriers end calls long before
+  (session timers and maximum call durations are typically hours); the bound keeps absurd values and
+  overflowing integers out, and does not try to guess units (a duration in milliseconds passes).
 - `sip_code`: an integer 100-699, the SIP status code range.
 - Text fields (ids, numbers, tenant, campaign, carrier): at most 256 characters and valid Unicode
   text with no lone UTF-16 surrogate ("\\udfff" in JSON), which no UTF-8 encoder accepts. A call id
