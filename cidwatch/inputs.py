@@ -1,7 +1,9 @@
 """Reading canonical CDR files (JSON Lines, CSV, Parquet) record by record, with their locations.
 
 Each record keeps its file and line so a reject can say exactly where it came from; a malformed
-line is a reject, never the end of the run.
+line is a reject, never the end of the run: whatever its bytes (not UTF-8, not JSON, nested too deeply,
+numbers too long to read), a JSON Lines line becomes a record or a reject with its reason, and a CSV
+cell that is not UTF-8 reaches `parse_cdr` as text with lone surrogates, which it rejects by field.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from rules.cdr import CdrError, parse_json
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 CSV_SUFFIXES = (".csv",)
@@ -60,20 +64,28 @@ def _read_jsonl(path: Path) -> Iterator[RawRecord]:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
+            where = f"line {number}"
             try:
-                value = json.loads(line)
+                text = line.decode("utf-8-sig" if number == 1 else "utf-8")
             except UnicodeDecodeError:
-                yield RawRecord(str(path), f"line {number}", None, "record: not valid UTF-8")
+                yield RawRecord(str(path), where, None, "record: not valid UTF-8")
                 continue
+            try:
+                value = parse_json(text)
             except json.JSONDecodeError as exc:
-                yield RawRecord(str(path), f"line {number}", None, f"record: not valid JSON ({exc.msg})")
+                yield RawRecord(str(path), where, None, f"record: not valid JSON ({exc.msg})")
                 continue
-            yield RawRecord(str(path), f"line {number}", value)
+            except CdrError as exc:  # nested too deeply, a number too long to read
+                yield RawRecord(str(path), where, None, str(exc))
+                continue
+            yield RawRecord(str(path), where, value)
 
 
 def _read_csv(path: Path) -> Iterator[RawRecord]:
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+        # object, not str: pandas' Arrow-backed strings refuse the surrogate escapes of undecodable bytes
+        frame = pd.read_csv(path, dtype=object, keep_default_na=False, encoding="utf-8",
+                            encoding_errors="surrogateescape")
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise InputError(f"{path}: not a readable CSV file: {exc}") from exc
     for offset, row in enumerate(frame.to_dict("records")):

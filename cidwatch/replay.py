@@ -160,11 +160,14 @@ def canonical_records(paths: Iterable[Path]) -> Iterator[RawRecord]:
 
 
 def write_outputs(result: ReplayResult, out: Path, summary_zone: str = SUMMARY_ZONE) -> pd.DataFrame:
+    """decisions.jsonl, rejects.jsonl and summary.csv in `out`. A lone surrogate (a file name that is
+    not UTF-8, read by Python as surrogate escapes) is written as its JSON escape, "\\udcff", which
+    reads back as the same string, instead of failing the whole write."""
     out.mkdir(parents=True, exist_ok=True)
-    with (out / "decisions.jsonl").open("w", encoding="utf-8") as handle:
+    with (out / "decisions.jsonl").open("w", encoding="utf-8", errors="backslashreplace") as handle:
         for decision in result.decisions:
             handle.write(json.dumps(decision.to_dict(), ensure_ascii=False) + "\n")
-    with (out / "rejects.jsonl").open("w", encoding="utf-8") as handle:
+    with (out / "rejects.jsonl").open("w", encoding="utf-8", errors="backslashreplace") as handle:
         for reject in result.rejects:
             handle.write(json.dumps(reject.to_dict(), ensure_ascii=False) + "\n")
     summary = summary_frame(result, summary_zone)

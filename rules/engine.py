@@ -17,7 +17,7 @@ from rules.cdr import Cdr
 from rules.context import Call
 from rules.decision import Decision, block_key, decision_id, scope_key, unblock_of
 from rules.inventory import Inventory
-from rules.numbers import NumberInfo, classify, classify_with_region
+from rules.numbers import NumberInfo, classify, classify_with_region, subject_of
 from rules.pack import Rule, RulePack
 from rules.registry import Finding, RuleSpec, registry
 from rules.state import PRUNE_EVERY_S, DictState, SubjectState, call_key
@@ -96,12 +96,10 @@ class Engine:
 
     def _route(self, cdr: Cdr) -> tuple[str, NumberInfo]:
         if cdr.direction == "inbound":
-            info = classify_with_region(cdr.destination, self.default_region)
-            return info.e164 or cdr.destination, info
+            return subject_of(cdr.direction, cdr.caller_id, cdr.destination, self.default_region)
         cached = self._subjects.get(cdr.caller_id)
         if cached is None:
-            info = classify(cdr.caller_id)
-            cached = (info.e164 or cdr.caller_id, info)
+            cached = subject_of(cdr.direction, cdr.caller_id, cdr.destination)
             if len(self._subjects) > 262_144:
                 self._subjects.clear()
             self._subjects[cdr.caller_id] = cached

@@ -144,3 +144,15 @@ def _compute(stripped: str) -> NumberInfo:
         uk_prohibited=code == 44 and nsn.startswith(UK_PROHIBITED_PREFIXES),
         au_receive_only=code == 61 and nsn.startswith(AU_RECEIVE_ONLY_PREFIXES),
     )
+
+
+def subject_of(direction: str, caller_id: str, destination: str,
+               default_region: str | None = None) -> tuple[str, NumberInfo]:
+    """The number whose state a record touches, and its classification: the presented CLI normalised
+    (as written when invalid), or for an inbound call our number that was called. The engine routes
+    state by it, and producers key records by it so that each lands on its state's partition."""
+    if direction == "inbound":
+        info = classify_with_region(destination, default_region)
+        return info.e164 or destination, info
+    info = classify(caller_id)
+    return info.e164 or caller_id, info

@@ -38,7 +38,7 @@ import logging
 import time
 import weakref
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -229,28 +229,28 @@ class CidwatchWorker:
         kind = body["t"]
         if kind == "cdr":
             self._judge_cdr(parse_cdr(body["cdr"]), subject, event, batch)
-            return
-        state = self._state(subject)
-        batch.touch(subject, state, event)
-        if kind == "expire":
+        elif kind == "expire":
             self._expire_sent.pop(subject, None)
-            batch.decisions.extend(self.engine.expire_subject(state, datetime.fromisoformat(body["now"])))
+            now = datetime.fromisoformat(body["now"])
+            self._apply(subject, event, batch, lambda state: self.engine.expire_subject(state, now))
         elif kind == "lift":
-            batch.decisions.extend(self.engine.lift(state, body["key"], datetime.fromisoformat(body["at"]),
-                                                    body["reason"]))
+            at, key, reason = datetime.fromisoformat(body["at"]), body["key"], body["reason"]
+            self._apply(subject, event, batch, lambda state: self.engine.lift(state, key, at, reason))
         elif kind == "clear":
-            at = datetime.fromisoformat(body["at"])
-            for key, block in list(state.blocks.items()):
-                if block["caller_id"] == subject and body.get("rule") in (None, block["rule"]):
-                    batch.decisions.extend(self.engine.lift(state, key, at, cleared_message(subject, block["rule"])))
+            at, rule = datetime.fromisoformat(body["at"]), body.get("rule")
+            self._apply(subject, event, batch, lambda state: self._clear(state, subject, rule, at))
         else:
             log.error("unknown envelope %r on %s", kind, self.by_subject_name)
 
+    def _clear(self, state: SubjectState, subject: str, rule: str | None, at: datetime) -> list[Decision]:
+        decisions = []
+        for key, block in list(state.blocks.items()):
+            if block["caller_id"] == subject and rule in (None, block["rule"]):
+                decisions.extend(self.engine.lift(state, key, at, cleared_message(subject, block["rule"])))
+        return decisions
+
     def _judge_cdr(self, cdr: Cdr, subject: str, event: EventT, batch: Batch) -> None:
-        state = self._state(subject)
-        batch.touch(subject, state, event)
-        outcome = self.engine.process(cdr, state)
-        batch.decisions.extend(outcome.decisions)
+        outcome = self._apply(subject, event, batch, lambda state: self.engine.process(cdr, state))
         if outcome.status == "duplicate":
             batch.duplicates += 1
             return
@@ -262,6 +262,28 @@ class CidwatchWorker:
         batch.calls.append((cdr.direction, caller, destination, cdr.answered, cdr.tenant, cdr.duration_s,
                             cdr.sip_code, subject if outcome.day_count is not None else None, outcome.day_count,
                             outcome.daily_cap))
+
+    def _apply(self, subject: str, event: EventT, batch: Batch, step: Callable[[SubjectState], Any]) -> Any:
+        """Run one step (a record, or a control envelope) on a subject's state and keep its decisions.
+
+        The engine changes a state in place, so a step that raises may leave it half changed: the
+        subject's state is then read again from the table and the batch's earlier steps for it are run
+        again (their decisions are already kept), and the caller dead-letters the record.
+        """
+        state = self._state(subject)
+        batch.touch(subject, state, event)
+        try:
+            result = step(state)
+        except Exception:
+            self._states.pop(subject, None)
+            state = self._state(subject)
+            for earlier in batch.steps.get(subject, []):
+                earlier(state)
+            batch.touched[subject] = state
+            raise
+        batch.steps.setdefault(subject, []).append(step)
+        batch.decisions.extend(result if isinstance(result, list) else result.decisions)
+        return result
 
     def _state(self, subject: str) -> SubjectState:
         state = self._states.get(subject)

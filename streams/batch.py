@@ -12,6 +12,7 @@ records whose state was written are recognised as duplicates by that state.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,7 @@ class Batch:
     outgoing: list[Outgoing] = field(default_factory=list)  # forwards to cdr.by-subject, dead letters
     touched: dict[str, SubjectState] = field(default_factory=dict)  # subjects judged in this batch
     events: dict[str, Any] = field(default_factory=dict)  # subject -> an event of its partition
+    steps: dict[str, list[Callable[[SubjectState], Any]]] = field(default_factory=dict)  # what each subject saw
     blocks_before: dict[str, Counter[str]] = field(default_factory=dict)  # subject -> rules blocked before
     calls: list[tuple[Any, ...]] = field(default_factory=list)  # metric rows of judged calls
     dead: Counter[str] = field(default_factory=Counter)  # dead letters by reason class

@@ -2,6 +2,13 @@
 
 A bad record is never lost: its original bytes (base64, or for an oversized value the first 64 KB
 with the full length and SHA-256) travel to the `dlq` topic with the reason and where it came from.
+
+`validate` is total: for any bytes it returns a canonical CDR or raises `Rejected`, nothing else (the
+bounds that make this so are in `rules/cdr.py`). Error classes, the DLQ metric's `reason` label:
+not_json, bad_utf8, oversized, too_deep (nesting), missing_field, bad_type (a value of the wrong
+type), bad_value (the right type, out of bounds: a time outside 2000-2100, a lone surrogate, a text
+too long, a number too large), conversion (adapters), and internal_error (a record the engine could
+not judge: `internal_error`).
 """
 
 from __future__ import annotations
@@ -13,14 +20,17 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any
 
-from rules.cdr import Cdr, CdrError, parse_cdr
+from rules.cdr import Cdr, CdrError, parse_cdr, parse_json
 
 OVERSIZED_KEEP = 64 * 1024
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Rejected(Exception):
-    """Why a message is not a canonical CDR: a short class (metric label), the field, the reason."""
+    """Why a message is not a canonical CDR: a short class (metric label), the field, the reason.
+
+    Not frozen: Python sets `__traceback__` on an exception leaving a `@contextmanager` block, which a
+    frozen dataclass refuses (FrozenInstanceError instead of the reject)."""
 
     error_class: str
     field: str
@@ -38,16 +48,12 @@ def decode_json(value: bytes | None, max_bytes: int) -> Any:
     except UnicodeDecodeError as exc:
         raise Rejected("bad_utf8", "record", f"not valid UTF-8 at byte {exc.start}") from exc
     try:
-        return json.loads(text)
+        return parse_json(text)
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno} column {exc.colno}"
         raise Rejected("not_json", "record", f"not valid JSON ({exc.msg} at {where})") from exc
-
-
-def internal_error(exc: BaseException) -> Rejected:
-    """A record that made the worker itself fail (a bug, not bad input): dead-lettered with the
-    exception's class so it is found, counted and alerted on, never silently dropped."""
-    return Rejected("internal_error", "record", f"{type(exc).__name__} while judging the record")
+    except CdrError as exc:  # nested too deeply, a number too long
+        raise Rejected(exc.kind, exc.field, exc.reason) from exc
 
 
 def validate(value: bytes | None, max_bytes: int, assume_tz: tzinfo | None = None) -> Cdr:
@@ -59,8 +65,13 @@ def cdr_from_mapping(record: Any, assume_tz: tzinfo | None = None) -> Cdr:
     try:
         return parse_cdr(record, assume_tz)
     except CdrError as exc:
-        error_class = "missing_field" if "required" in exc.reason else "bad_type"
-        raise Rejected(error_class, exc.field, exc.reason) from exc
+        raise Rejected(exc.kind, exc.field, exc.reason) from exc
+
+
+def internal_error(exc: BaseException) -> Rejected:
+    """The reject of a record that passed validation but that the engine failed to judge: dead-letter
+    it with this (never drop it), so a bug shows up in the DLQ and its metric instead of losing a call."""
+    return Rejected("internal_error", "record", f"the engine raised {type(exc).__name__} on this record")
 
 
 def dead_letter(value: bytes | None, rejected: Rejected, topic: str, partition: int, offset: int,

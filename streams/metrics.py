@@ -24,7 +24,8 @@ TALK_TIME_BUCKETS = (1, 3, 6, 10, 30, 60, 120, 300, 600, 1800, 3600)
 LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
 ANALYTICS_REJECTIONS = (603, 607, 608)
 SIP_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "6xx", "none")
-DLQ_REASONS = ("not_json", "missing_field", "bad_type", "bad_value", "oversized", "bad_utf8", "conversion",
+DLQ_REASONS = ("not_json", "missing_field", "bad_type", "bad_value", "oversized", "bad_utf8", "too_deep",
+               "conversion",
                "internal_error")
 DIRECTIONS = frozenset({"outbound", "inbound", "internal"})
 DECISION_KINDS = frozenset({"alert", "block", "unblock"})

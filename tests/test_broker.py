@@ -8,9 +8,11 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import hostile_fixtures
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hostile_fixtures import HOSTILE, OVERSIZED, mixed_lines
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
 
@@ -176,16 +178,17 @@ def test_read_jsonl_keeps_lines_byte_for_byte(tmp_path: Path) -> None:
     path = tmp_path / "cdrs.jsonl"
     path.write_bytes(JSONL)
     records = list(produce.read_canonical_file(path))
-    assert [key for key, _ in records] == [b"+33140000001", b"+33140000002", None, b""]
-    assert records[1][1] == b'{"call_id": "a2", "caller_id": "+33140000002",   "started_at": "2026-05-04T10:00:01Z"}'
-    assert records[2][1] == b"{not json at all"
+    assert [line.key for line in records] == [b"+33140000001", b"+33140000002", None, b""]
+    assert records[1].value == b'{"call_id": "a2", "caller_id": "+33140000002",   "started_at": "2026-05-04T10:00:01Z"}'
+    assert records[2].value == b"{not json at all"
+    assert [line.where for line in records] == [f"{path} line {n}" for n in (1, 2, 3, 5)]
 
 
 def test_read_csv_and_parquet_as_json_objects(tmp_path: Path) -> None:
     csv_path = tmp_path / "cdrs.csv"
     csv_path.write_text("call_id,started_at,caller_id,answered,sip_code\n"
                         "c1,2026-05-04T10:00:00Z,+33140000001,true,200\nc2,2026-05-04T10:00:00Z,,,\n")
-    rows = [(key, json.loads(value)) for key, value in produce.read_canonical_file(csv_path)]
+    rows = [(line.key, json.loads(line.value)) for line in produce.read_canonical_file(csv_path)]
     assert rows == [(b"+33140000001", {"call_id": "c1", "started_at": "2026-05-04T10:00:00Z",
                                        "caller_id": "+33140000001", "answered": "true", "sip_code": "200"}),
                     (b"", {"call_id": "c2", "started_at": "2026-05-04T10:00:00Z"})]
@@ -199,7 +202,7 @@ def test_read_csv_and_parquet_as_json_objects(tmp_path: Path) -> None:
         "duration_s": [12.5, float("nan")],
     })
     pq.write_table(table, parquet_path)
-    rows = [(key, json.loads(value)) for key, value in produce.read_canonical_file(parquet_path)]
+    rows = [(line.key, json.loads(line.value)) for line in produce.read_canonical_file(parquet_path)]
     assert rows == [(b"+33140000001", {"call_id": "p1", "started_at": "2026-05-04T10:00:00Z",
                                        "caller_id": "+33140000001", "answered": True, "duration_s": 12.5}),
                     (b"", {"call_id": "p2", "answered": False})]
@@ -224,7 +227,7 @@ def test_produce_keys_records_by_caller_id(kafka_bootstrap: str, topic_prefix: s
 
     records = read_all(settings, settings.topic("cdr"), expected=4)
     got = sorted(((r.key, r.value) for r in records), key=lambda kv: kv[1])
-    expected = sorted(produce.read_canonical_file(path), key=lambda kv: kv[1])
+    expected = sorted(((line.key, line.value) for line in produce.read_canonical_file(path)), key=lambda kv: kv[1])
     assert got == expected
 
 
@@ -241,6 +244,62 @@ def test_produce_cli_sends_files(kafka_bootstrap: str, topic_prefix: str, tmp_pa
     assert run_cli(["produce", str(path), str(path)]) == 0
     assert f"sent 8 records to {topic_prefix}cdr" in capsys.readouterr().out
     assert len(read_all(settings, settings.topic("cdr"), expected=8)) == 8
+
+
+def test_hostile_lines_are_read_as_they_are_with_their_line_numbers(tmp_path: Path) -> None:
+    """What `produce` can send goes byte for byte (the worker dead-letters it with a reason); only CSV
+    rows it cannot turn into JSON carry a problem."""
+    text, where = mixed_lines([*HOSTILE, OVERSIZED])
+    jsonl = tmp_path / "hostile.jsonl"
+    jsonl.write_bytes(text)
+    lines = list(produce.read_canonical_file(jsonl))
+    assert [line.value for line in lines] == text.splitlines()
+    assert all(line.problem is None for line in lines)
+    assert {int(line.where.rsplit(" ", 1)[1]) for line in lines if line.key is None} >= {
+        n for n, bad in where.items() if bad.kind in ("deep_nesting", "not_utf8", "not_json", "lone_surrogate")}
+    csv_path = tmp_path / "hostile.csv"
+    csv_path.write_bytes(hostile_fixtures.CSV)
+    rows = [(line.where.rsplit(" ", 2)[1:], line.problem) for line in produce.read_canonical_file(csv_path)]
+    assert rows == [(["line", "2"], None), (["line", "3"], "not valid UTF-8 text"),
+                    (["line", "4"], "not readable as CSV (field larger than field limit (131072))"),
+                    (["line", "5"], None)]
+
+
+@pytest.mark.kafka
+def test_produce_skips_what_it_cannot_send_and_sends_every_other_line(
+        kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    settings = settings_for(kafka_bootstrap, topic_prefix)
+    create_topics(settings, partitions=1)
+    text, where = mixed_lines([*HOSTILE, OVERSIZED])
+    jsonl = tmp_path / "hostile.jsonl"
+    jsonl.write_bytes(text)
+    csv_path = tmp_path / "hostile.csv"
+    csv_path.write_bytes(hostile_fixtures.CSV)
+    monkeypatch.setenv("CIDWATCH_BROKER", settings.broker)
+    monkeypatch.setenv("CIDWATCH_TOPIC_PREFIX", topic_prefix)
+    oversized = next(n for n, bad in where.items() if bad is OVERSIZED)
+    with pytest.raises(produce.CliError) as caught:
+        run_cli(["produce", str(jsonl), str(csv_path)])
+    message = str(caught.value)
+    assert message.startswith(f"3 line(s) could not be sent to {topic_prefix}cdr and were skipped")
+    assert f"{jsonl} line {oversized}: {len(OVERSIZED.line) + len(b'+33184884001')} bytes, over the producer's " \
+           "maximum request size of 1048576" in message
+    assert f"{csv_path} line 3: not valid UTF-8" in message and f"{csv_path} line 4: not readable as CSV" in message
+    good_csv = [json.loads(line.value) for line in produce.read_canonical_file(csv_path) if line.problem is None]
+    sent = [line for n, line in enumerate(text.splitlines(), 1) if n != oversized]
+    assert f"sent {len(sent) + len(good_csv)} records to {topic_prefix}cdr" in capsys.readouterr().out
+    records = read_all(settings, settings.topic("cdr"), expected=len(sent) + 2)
+    assert [r.value for r in records[:len(sent)]] == sent  # in order, byte for byte
+    assert [json.loads(r.value)["call_id"] for r in records[len(sent):]] == ["c-1", "c-4"]
+
+
+def test_the_summary_names_the_first_skipped_lines_and_counts_the_rest() -> None:
+    sent = produce.Sent(7, [(f"a.jsonl line {n}", "too big") for n in range(1, 9)])
+    assert sent.summary("cdr") == (
+        "8 line(s) could not be sent to cdr and were skipped (the other 7 were sent): a.jsonl line 1: too big; "
+        "a.jsonl line 2: too big; a.jsonl line 3: too big; a.jsonl line 4: too big; a.jsonl line 5: too big; "
+        "and 3 more")
 
 
 # --- blocks and tail --------------------------------------------------------------------------

@@ -1,12 +1,15 @@
 """`cidwatch replay` end to end: formats, outputs, rejects and errors, through the real command line."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import hostile_fixtures
 import pandas as pd
 import pytest
+from hostile_fixtures import HOSTILE, OVERSIZED, mixed_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "cdrs.jsonl"
@@ -156,3 +159,35 @@ def test_rules_list_and_check_shipped_packs():
     assert "source:" in listing
     for pack in (ROOT / "rules" / "packs").glob("*.yaml"):
         assert "OK" in cidwatch("rules", "check", pack).stdout
+
+
+def test_hostile_lines_are_rejects_and_never_a_traceback(tmp_path):
+    """Each hostile kind (tests/hostile_fixtures.py, the lines the stream and produce tests send) is a
+    reject with its line, field and reason; the good lines around them are judged as if alone. The
+    file's name is not UTF-8: rejects.jsonl still writes it (as the JSON escape of its surrogate)."""
+    text, where = mixed_lines([*HOSTILE, OVERSIZED])
+    source = tmp_path / os.fsdecode(b"hostile-\xff.jsonl")
+    source.write_bytes(text)
+    proc = cidwatch("replay", source, "--inventory", INVENTORY, "--out", tmp_path / "out", check=False)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    rejects = read_jsonl(tmp_path / "out" / "rejects.jsonl")
+    assert [(r["line"], r["field"]) for r in rejects] == [(f"line {n}", bad.field) for n, bad in where.items()]
+    for reject, bad in zip(rejects, where.values(), strict=True):
+        assert bad.reason in reject["reason"] and len(reject["reason"]) < 400, (bad.kind, reject)
+        assert reject["file"] == str(source)
+    alone = tmp_path / "good.jsonl"
+    alone.write_text("".join(json.dumps(r) + "\n" for r in hostile_fixtures.good_records()))
+    cidwatch("replay", alone, "--inventory", INVENTORY, "--out", tmp_path / "alone")
+    assert read_jsonl(tmp_path / "out" / "decisions.jsonl") == read_jsonl(tmp_path / "alone" / "decisions.jsonl")
+    assert len(read_jsonl(tmp_path / "alone" / "decisions.jsonl")) >= 5
+
+
+def test_csv_rows_that_are_not_utf8_or_too_long_are_rejects(tmp_path):
+    source = tmp_path / "hostile.csv"
+    source.write_bytes(hostile_fixtures.CSV)
+    proc = cidwatch("replay", source, "--out", tmp_path / "out")
+    assert "records read: 4, rejected: 2" in proc.stdout
+    rejects = [(r["line"], r["field"], r["reason"]) for r in read_jsonl(tmp_path / "out" / "rejects.jsonl")]
+    expected = hostile_fixtures.CSV_REJECTS
+    assert [r[:2] for r in rejects] == [e[:2] for e in expected]
+    assert all(e[2] in r[2] for r, e in zip(rejects, expected, strict=True))

@@ -22,6 +22,7 @@ from cidwatch.dev.simulate import (
 )
 from cidwatch.inputs import RawRecord
 from cidwatch.replay import ReplayResult, replay
+from rules.cdr import parse_cdr
 from rules.engine import Engine
 from rules.inventory import load_inventory
 from rules.numbers import classify
@@ -142,12 +143,14 @@ def test_records_arrive_in_call_end_order():
     assert started_late > 100  # a long call's record comes after shorter calls that started later
 
 
-def test_keys_are_the_raw_caller_ids_and_destinations_mostly_unique():
+def test_keys_are_the_subjects_and_destinations_mostly_unique():
+    """Each record is keyed by its subject (the engine's), so it lands on its state's partition."""
     records = [record for _, record in valid_records()]
     keyed = {value: key for _, key, value in emissions()}
+    engine = Engine(load_packs())
     for _, record in valid_records()[:500]:
         value = json.dumps(record, separators=(",", ":")).encode()
-        assert keyed[value] == record["caller_id"].encode()
+        assert keyed[value] == engine.subject(parse_cdr(record)).encode()
     destinations = Counter(record["destination"] for record in records if record["direction"] == "outbound")
     assert len(destinations) > 0.95 * sum(destinations.values())
     sample = [record["destination"] for record in records[:300]]

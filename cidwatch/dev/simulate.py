@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from cidwatch.cli import CliError
+from cidwatch.produce import record_key
 from rules.inventory import Inventory, InventoryEntry
 from rules.numbers import NumberInfo, classify
 from streams.settings import Settings
@@ -330,7 +331,7 @@ def _encode(record: dict) -> bytes:
 
 def emission(start_s: float, outcome: Outcome, record: dict) -> Emission:
     """The record, keyed by its raw caller ID, emitted when the call ends."""
-    return (start_s + outcome.ring_s + outcome.talk_s, str(record["caller_id"]).encode(), _encode(record))
+    return (start_s + outcome.ring_s + outcome.talk_s, record_key(record), _encode(record))
 
 
 # --- sources: each yields its calls in start order, with its own random stream ----------------
@@ -643,7 +644,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "unauthorised CLI, unanswered callbacks, a US number without CNAM, a robocaller, test calls "
         "presenting the called number itself, and a few "
         "malformed records for the DLQ. Records are sent in call-end order, in real time at --speed, "
-        "keyed by caller ID (broker: env CIDWATCH_BROKER, prefix: env CIDWATCH_TOPIC_PREFIX). "
+        "keyed by subject, the normalised caller ID (broker: env CIDWATCH_BROKER, prefix: env CIDWATCH_TOPIC_PREFIX). "
         "The default clock starts about 35 simulated minutes before a Paris midnight, so the French "
         "CLI's block and unblock come within the first 45 simulated minutes (45 s at --speed 60).")
     parser.add_argument("--rate", type=float, default=20.0, metavar="N",

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from rules.cdr import CdrError, parse_cdr
+from rules.cdr import MAX_DEPTH, CdrError, nested_too_deep, parse_cdr
 from rules.numbers import classify_with_region, strip_separators
 from streams.adapters.profile import Profile
 
@@ -262,6 +262,9 @@ def csv_rows(text: str, delimiter: str = ",") -> Iterator[tuple[int, list[str] |
             yield reader.line_num, row
 
 
+TOO_MANY_DIGITS = "not valid JSON: a number has too many digits to be read"
+
+
 def json_values(
     text: str, object_pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None
 ) -> Iterator[tuple[str, Any]]:
@@ -273,11 +276,17 @@ def json_values(
     """
     if not text.strip():
         return
+    if nested_too_deep(text):  # before parsing: the parser's recursion must never reach Python's limit
+        yield "record 1", Reject(f"nested too deeply (more than {MAX_DEPTH} levels of arrays or objects)")
+        return
     decoder = json.JSONDecoder(object_pairs_hook=object_pairs_hook)
     try:
         whole = decoder.decode(text)
     except json.JSONDecodeError as whole_error:
         yield from _json_lines(text, decoder, whole_error)
+        return
+    except ValueError:  # an integer literal past Python's 4300-digit limit
+        yield "record 1", Reject(TOO_MANY_DIGITS)
         return
     if isinstance(whole, list):
         for index, value in enumerate(whole, 1):
@@ -310,5 +319,8 @@ def _decode_line(line: str, decoder: json.JSONDecoder) -> Iterator[Any]:
             value, position = decoder.raw_decode(line, position)
         except json.JSONDecodeError as exc:
             yield Reject(f"not valid JSON: {exc.msg} at column {exc.colno}")
+            return
+        except ValueError:
+            yield Reject(TOO_MANY_DIGITS)
             return
         yield from value if isinstance(value, list) else [value]

@@ -79,7 +79,11 @@ def _parse_lines(text: str, profile: Profile) -> Iterator[AccRow | SourceItem]:
             yield _row_or_reject(index, location, lambda line=line: _syslog_fields(line), profile)
             continue
         separator = separator or ("|" if "|" in line else ",")
-        values = _split(line, separator)
+        try:
+            values = _split(line, separator)
+        except csv.Error as exc:  # a field over the csv module's size limit
+            yield SourceItem(location, reject=f"unreadable CSV: {exc}")
+            continue
         if not header_seen and _is_header(values):
             header_seen = True
             names = names if options.columns is not None else tuple(value.strip() for value in values)

@@ -141,3 +141,20 @@ def test_empty_input_gives_no_items(fmt: str, tmp_path: Path) -> None:
     path.write_bytes(b"")
     assert list(read_source(path, fmt, NO_REGION)) == []
     assert convert_raw(fmt, b"\n", NO_REGION) == []
+
+
+HOSTILE_DOCUMENTS = {
+    "deep nesting": b'{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    "int past 4300 digits": b'{"a": ' + b"9" * 5000 + b"}",
+    "int past 4300 digits on a later line": b'{"a": 1}\n{"b": ' + b"9" * 5000 + b"}",
+    "field over the csv limit": b"x," + b"9" * 200_000,
+}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("document", HOSTILE_DOCUMENTS.values(), ids=HOSTILE_DOCUMENTS.keys())
+def test_hostile_documents_are_rejects_never_exceptions(fmt: str, document: bytes) -> None:
+    """The raw ingest agents and replay --format only expect Reject/Skip items: a RecursionError, the
+    int-digit ValueError or a csv.Error would crash the agent (and lose the message)."""
+    items = convert_raw(fmt, document, NO_REGION)
+    assert items and all(item.record is None for item in items)
