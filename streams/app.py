@@ -52,6 +52,7 @@ from rules.cdr import Cdr, iso_utc, parse_cdr
 from rules.decision import Decision, cleared_message
 from rules.engine import Engine
 from rules.pack import load_packs
+from rules.risk import RiskConfig
 from rules.state import StateError, SubjectState
 from streams.alerting import AlertPoster
 from streams.batch import Batch, Outgoing
@@ -95,8 +96,9 @@ class CidwatchWorker:
         self.cfg = cfg
         self.engine = Engine(load_packs(cfg.rules), None, cfg.default_region,
                              dedup_seconds=int(cfg.dedup_hours * 3600))
-        spam = self.engine.pack.get("spam.label_risk")
-        self._risk_config = None if spam is None else spam.config
+        # The spam-risk model's settings, to read its part of a stored state (None: the defaults).
+        self._risk_config = next((rule.config for rule in self.engine.pack.rules.values()
+                                  if isinstance(rule.config, RiskConfig)), None)
         self.metrics = Metrics(cli_limit=cfg.cli_metrics_limit)
         self.inventory = InventoryFollower(cfg.settings, cfg.inventory, self._inventory_changed)
         self.poster = AlertPoster(cfg.alertmanager_url, repo_url=cfg.runbook_base_url,
