@@ -194,8 +194,8 @@ class CidwatchWorker:
                 try:
                     await self._commit(batch)
                     break
-                except KafkaError as exc:
-                    log.warning("batch of %d records not yet durable (%s); retrying in %.1f s", len(events), exc,
+                except (KafkaError, TimeoutError) as exc:
+                    log.warning("batch of %d records not yet durable (%r); retrying in %.1f s", len(events), exc,
                                 delay)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 10.0)
@@ -301,23 +301,39 @@ class CidwatchWorker:
         return state
 
     async def _commit(self, batch: Batch) -> None:
-        """Make the batch durable in order: outputs acknowledged, then state, then (by returning) the
-        events, whose offsets Faust commits afterwards."""
+        """Make the batch durable in order: outputs acknowledged, then state; the caller then
+        acknowledges the events, and Faust commits their offsets afterwards.
+
+        Every send is awaited explicitly, with a bound: the changelog records too, written here rather
+        than through the table's buffered `send_soon`. Why: when partitions are revoked, Faust stops
+        its tables and then waits for every event in flight to be acknowledged before it lets the
+        rebalance go on; a batch waiting on a flush of that buffer would never be acknowledged, and
+        the worker would hang there with records waiting (the crawl seen when a partner died). The
+        partitions stay this worker's until it has acknowledged, so writing their state then is safe.
+        """
         pending = []
         for decision in batch.decisions:
             pending.extend(await self._send_decision(decision))
         for item in batch.outgoing:
             pending.append(await self.topics[item.topic].send(key=item.key, value=item.value))
         if pending:
-            await asyncio.gather(*pending)
+            await asyncio.wait_for(asyncio.gather(*pending), self.cfg.send_timeout)
+        changelog = self.table.changelog_topic
+        pending = []
         for subject, state in batch.touched.items():
-            with in_partition_of(batch.events[subject]):
-                self.table[subject] = state.to_dict()
+            value = state.to_dict()
+            event = batch.events[subject]
+            with in_partition_of(event):
+                self.table.data[subject] = value  # the local store, without Faust's own changelog send
+            pending.append(await changelog.send(key=subject, value=value, partition=event.message.partition,
+                                                key_serializer=self.table.key_serializer,
+                                                value_serializer=self.table.value_serializer,
+                                                callback=self.table._on_changelog_sent))
             due = state.due()
             if due is not None:
                 heapq.heappush(self._due, (due, subject))
-        if batch.touched:
-            await self.app.producer.flush()
+        if pending:
+            await asyncio.wait_for(asyncio.gather(*pending), self.cfg.send_timeout)
 
     async def _send_decision(self, decision: Decision) -> list[Any]:
         payload = decision.to_json()

@@ -45,6 +45,7 @@ class WorkerConfig:
     commit_interval: float = 1.0
     batch_size: int = 2000  # records judged per batch (one state write per subject per batch)
     batch_wait: float = 0.02  # seconds a batch waits to fill
+    send_timeout: float = 30.0  # seconds a batch waits for the broker's acknowledgements before retrying
     stall_seconds: float = 30.0  # records waiting and nothing judged this long: cidwatch_stalled = 1
     faust_metrics: bool = False  # Faust's own Prometheus sensor, at /faust-metrics (costs CPU per event)
 
