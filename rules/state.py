@@ -36,6 +36,12 @@ def call_key(call_id: str) -> int:
                           "little", signed=True)
 
 
+def fired_key(rule_id: str, severity: str, scope: str, window: str, block: bool = False) -> str:
+    """The mark in `SubjectState.fired` of a rule's decision made at one severity, for one scope (its
+    canonical text), in one window: an alert, or with `block` a time-boxed block."""
+    return f"{rule_id}|{severity}|{scope}|{window}|block" if block else f"{rule_id}|{severity}|{scope}|{window}"
+
+
 class SubjectState:
     """One subject's memory. Mutated in place by the engine; `to_dict`/`from_dict` for the changelog."""
 
