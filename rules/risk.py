@@ -62,8 +62,8 @@ class RiskConfig:
     min_calls: int = 20  # ratio factors are scaled down below this many calls (attested calls)
     min_answered: int = 10  # the short-call factor is scaled down below this many answered calls
     weights: dict[str, float] = field(default_factory=_default_weights)
-    warning_at: float = 70.0  # rule spam.label_risk: alert, warning
-    critical_at: float = 85.0  # rule spam.label_risk: alert, critical
+    warning_at: float = 70.0  # the spam-label risk rule's warning threshold (its pack row decides)
+    critical_at: float = 85.0  # the spam-label risk rule's critical threshold (its pack row decides)
     window_s: int = 86_400
     bucket_s: int = 300
     burst_s: int = 3_600
@@ -144,15 +144,31 @@ def _epoch(moment: datetime, name: str) -> float:
     return moment.timestamp()
 
 
+# An upper bound of the score adds this to the exact points it starts from: the score is rounded to
+# 0.1 (at most +0.05), and 0.01 covers the float error of the bound's own arithmetic.
+BOUND_SLACK = 0.06
+
+
 class RiskState:
     """One caller ID's recent traffic, in bounded memory; serialisable for a changelog table.
 
     Scores are meant for `now` at or after the newest call added (the stream's event time). Every
     call updates running sums (the 24 h totals, the calls of the hour ending at the newest bucket, the
     busiest hour, the distinct destinations), so `latest_value` costs the same whatever the history:
-    O(1) amortised per call. Buckets leave through a heap of their indices, the busiest hour is only
-    recomputed when the run that made it leaves the window.
+    O(1) amortised per call. Buckets leave through a heap of their indices, destinations by the hour
+    slot they were last called in, and the busiest hour is only recomputed when the run that made it
+    leaves the window.
+
+    Most calls need no score at all, only the certainty that it stays below a threshold: `ceiling`
+    bounds the score from the last one computed and the number of calls added or dropped since (each
+    factor moves by at most a known step per call), without computing any factor.
     """
+
+    __slots__ = (
+        "_c", "_ceiling", "_changes", "_heap", "_horizon", "_latest", "_oldest_slot", "_overflow_total", "_peak",
+        "_peak_end", "_recent", "_slope", "_slots", "_totals", "buckets", "config", "hash_key", "high_water", "late",
+        "overflow", "seen",
+    )
 
     def __init__(self, config: RiskConfig | None = None, hash_key: bytes = b"") -> None:
         self.config = config or DEFAULT_CONFIG
@@ -162,27 +178,23 @@ class RiskState:
         self.overflow: dict[int, int] = {}  # hour slot -> calls to untracked destinations (cap reached)
         self.high_water: int | None = None  # newest bucket index seen
         self.late = 0  # records dropped because older than the window
+        self._c = _constants(self.config)
         # Running sums behind the high-water mark, kept as calls arrive.
         self._totals = [0] * COUNTERS
         self._heap: list[int] = []  # bucket indices, to prune the oldest first
+        self._slots: dict[int, set[int]] = {}  # hour slot -> the tracked destinations last called in it
         self._recent = 0  # calls in the sliding hour ending at the high-water bucket
         self._peak: int | None = 0  # the busiest sliding hour in the window; None: recompute
         self._peak_end = 0  # the newest bucket ending a run of `_peak` calls
         self._overflow_total = 0
         self._oldest_slot: int | None = None  # no destination slot is older (a lower bound)
         self._latest: float | None = None  # cached `latest_value`
-
-    @property
-    def _window_buckets(self) -> int:
-        return self.config.window_s // self.config.bucket_s
-
-    @property
-    def _window_slots(self) -> int:
-        return self.config.window_s // self.config.distinct_slot_s
-
-    @property
-    def _span(self) -> int:
-        return self.config.burst_s // self.config.bucket_s
+        # The bound: `_ceiling + _changes * _slope` while `_changes` (calls added or dropped since the
+        # last score computed) is at most `_horizon`; -1: no bound.
+        self._ceiling = 0.0
+        self._slope = 0.0
+        self._changes = 0
+        self._horizon = -1
 
     def add(
         self,
@@ -195,36 +207,29 @@ class RiskState:
     ) -> bool:
         """Count one outbound call. Returns False (and counts it in `late`) when it is older than
         the window behind the newest call seen: lateness is decided here, never silently merged."""
-        seconds = _epoch(started_at, "started_at")
-        index = math.floor(seconds / self.config.bucket_s)
-        if self.high_water is not None and index <= self.high_water - self._window_buckets:
+        return self.add_at(_epoch(started_at, "started_at"), answered, duration_s, sip_code, attestation,
+                           destination)
+
+    def add_at(
+        self,
+        seconds: float,
+        answered: bool,
+        duration_s: float,
+        sip_code: int | None,
+        attestation: str | None,
+        destination: str,
+    ) -> bool:
+        """`add` with the start as epoch seconds (the engine has it already)."""
+        c = self._c
+        index = math.floor(seconds / c.bucket_s)
+        high = self.high_water
+        if high is None or index > high:
+            self._advance(index)
+            high = index
+        elif index <= high - c.window_buckets:
             self.late += 1
             return False
-        if self.high_water is None or index > self.high_water:
-            self._advance(index)
-        self._count(index, answered, duration_s, sip_code, attestation)
-        self._remember(math.floor(seconds / self.config.distinct_slot_s),
-                       destination_hash(destination, self.hash_key))
-        self._latest = None
-        return True
-
-    def _advance(self, index: int) -> None:
-        """Move the high-water mark: prune what left the window, and take out of the newest hour the
-        buckets it no longer covers (no bucket lies between the old mark and the new one)."""
-        previous, span = self.high_water, self._span
-        self.high_water = index
-        self._prune()
-        if previous is None or index - previous >= span:
-            self._recent = 0
-        else:
-            for i in range(previous - span + 1, index - span + 1):
-                bucket = self.buckets.get(i)
-                if bucket is not None:
-                    self._recent -= bucket[CALLS]
-
-    def _count(
-        self, index: int, answered: bool, duration_s: float, sip_code: int | None, attestation: str | None
-    ) -> None:
+        # Count it in its bucket and in the running sums.
         bucket = self.buckets.get(index)
         if bucket is None:
             bucket = self.buckets[index] = [0] * COUNTERS
@@ -235,40 +240,76 @@ class RiskState:
         if answered:
             bucket[ANSWERED] += 1
             totals[ANSWERED] += 1
-            if duration_s < self.config.short_call_s:
+            if duration_s < c.short_call_s:
                 bucket[SHORT] += 1
                 totals[SHORT] += 1
-        rejection = REJECTION_INDEX.get(sip_code) if sip_code is not None else None
-        if rejection is not None:
-            bucket[rejection] += 1
-            totals[rejection] += 1
+        if sip_code is not None:
+            rejection = REJECTION_INDEX.get(sip_code)
+            if rejection is not None:
+                bucket[rejection] += 1
+                totals[rejection] += 1
         if attestation:
-            attested = ATTESTATION_INDEX.get(attestation.upper())
+            attested = ATTESTATION_INDEX.get(attestation)
+            if attested is None:
+                attested = ATTESTATION_INDEX.get(attestation.upper())
             if attested is not None:
                 bucket[attested] += 1
                 totals[attested] += 1
-        assert self.high_water is not None
-        if index > self.high_water - self._span:
+        if index > high - c.span:
             self._recent += 1
-        if self._peak is None:
-            return
-        if index == self.high_water:
-            # The only sliding hour through the newest bucket is the one ending there.
-            if self._recent >= self._peak:
-                self._peak, self._peak_end = self._recent, index
-        else:  # a late call inside the window: every run through its bucket may have grown
-            self._peak = None
+        peak = self._peak
+        if peak is not None:
+            if index == high:
+                # The only sliding hour through the newest bucket is the one ending there.
+                if self._recent >= peak:
+                    self._peak, self._peak_end = self._recent, index
+            else:  # a late call inside the window: every run through its bucket may have grown
+                self._peak = None
+        self._remember(math.floor(seconds / c.slot_s), destination_hash(destination, self.hash_key))
+        self._latest = None
+        self._changes += 1
+        return True
+
+    def _advance(self, index: int) -> None:
+        """Move the high-water mark: prune what left the window, and take out of the newest hour the
+        buckets it no longer covers (no bucket lies between the old mark and the new one)."""
+        previous, span = self.high_water, self._c.span
+        self.high_water = index
+        self._prune()
+        if previous is None or index - previous >= span:
+            self._recent = 0
+        else:
+            for i in range(previous - span + 1, index - span + 1):
+                bucket = self.buckets.get(i)
+                if bucket is not None:
+                    self._recent -= bucket[CALLS]
 
     def _remember(self, slot: int, value: int) -> None:
         """Track a destination exactly while under the cap; past it, count it as new (upper bound)."""
         if self._oldest_slot is None or slot < self._oldest_slot:
             self._oldest_slot = slot
-        known = self.seen.get(value)
+        seen = self.seen
+        known = seen.get(value)
         if known is not None:
             if slot > known:
-                self.seen[value] = slot
-        elif len(self.seen) < self.config.distinct_cap:
-            self.seen[value] = slot
+                seen[value] = slot
+                slots = self._slots
+                previous = slots[known]
+                previous.discard(value)
+                if not previous:
+                    del slots[known]
+                members = slots.get(slot)
+                if members is None:
+                    slots[slot] = {value}
+                else:
+                    members.add(value)
+        elif len(seen) < self._c.distinct_cap:
+            seen[value] = slot
+            members = self._slots.get(slot)
+            if members is None:
+                self._slots[slot] = {value}
+            else:
+                members.add(value)
         else:
             self.overflow[slot] = self.overflow.get(slot, 0) + 1
             self._overflow_total += 1
@@ -276,25 +317,34 @@ class RiskState:
     def _prune(self) -> None:
         """Forget what fell out of the window behind the high-water mark: memory stays bounded."""
         assert self.high_water is not None
-        oldest = self.high_water - self._window_buckets
+        c = self._c
+        oldest = self.high_water - c.window_buckets
         heap = self._heap
-        while heap and heap[0] <= oldest:
-            for counter, value in enumerate(self.buckets.pop(heapq.heappop(heap))):
-                self._totals[counter] -= value
-            if self._peak is not None and self._peak_end - self._span < oldest:
+        if heap and heap[0] <= oldest:
+            totals, buckets, dropped = self._totals, self.buckets, 0
+            while heap and heap[0] <= oldest:
+                bucket = buckets.pop(heapq.heappop(heap))
+                dropped += bucket[CALLS]
+                for counter in range(COUNTERS):
+                    totals[counter] -= bucket[counter]
+            self._changes += dropped
+            if self._peak is not None and self._peak_end - c.span < oldest:
                 self._peak = None  # the busiest hour lost calls: recompute it when next asked
-        oldest_slot = self.high_water * self.config.bucket_s // self.config.distinct_slot_s - self._window_slots
+        oldest_slot = self.high_water * c.bucket_s // c.slot_s - c.window_slots
         if self._oldest_slot is not None and self._oldest_slot <= oldest_slot:
-            for value in [v for v, slot in self.seen.items() if slot <= oldest_slot]:
-                del self.seen[value]
+            seen, slots = self.seen, self._slots
+            for slot in [s for s in slots if s <= oldest_slot]:
+                for value in slots.pop(slot):
+                    del seen[value]
             for slot in [s for s in self.overflow if s <= oldest_slot]:
                 self._overflow_total -= self.overflow.pop(slot)
-            self._oldest_slot = min((*self.seen.values(), *self.overflow), default=None)
+            self._oldest_slot = min((*slots, *self.overflow), default=None)
 
     def totals(self, now: datetime) -> tuple[list[int], int]:
         """Counters summed over the 24 h ending with the bucket of `now`, and the busiest hour."""
-        now_index = math.floor(_epoch(now, "now") / self.config.bucket_s)
-        first = now_index - self._window_buckets + 1
+        c = self._c
+        now_index = math.floor(_epoch(now, "now") / c.bucket_s)
+        first = now_index - c.window_buckets + 1
         per_bucket = [self.buckets.get(i) for i in range(first, now_index + 1)]
         totals = [0] * COUNTERS
         for bucket in per_bucket:
@@ -304,7 +354,7 @@ class RiskState:
 
     def _full_peak(self, per_bucket: list[list[int] | None]) -> int:
         """Most calls in any run of `burst_s` consecutive buckets (a sliding hour) in the window."""
-        span = self._span
+        span = self._c.span
         calls = [b[CALLS] if b else 0 for b in per_bucket]
         running = sum(calls[:span])
         peak = running
@@ -315,15 +365,15 @@ class RiskState:
 
     def distinct_destinations(self, now: datetime) -> int:
         """Destinations last called in the window's hour slots, plus calls past the cap."""
-        now_slot = math.floor(_epoch(now, "now") / self.config.distinct_slot_s)
-        in_window = range(now_slot - self._window_slots + 1, now_slot + 1)
+        now_slot = math.floor(_epoch(now, "now") / self._c.slot_s)
+        in_window = range(now_slot - self._c.window_slots + 1, now_slot + 1)
         tracked = sum(1 for slot in self.seen.values() if slot in in_window)
         return tracked + sum(n for slot, n in self.overflow.items() if slot in in_window)
 
     def _sparse_peak(self) -> tuple[int, int]:
         """The busiest sliding hour over the stored buckets (all inside the window after pruning) and
         the newest bucket ending such a run: the busiest hour always ends on a bucket with calls."""
-        span = self._span
+        span = self._c.span
         items = sorted((index, counts[CALLS]) for index, counts in self.buckets.items())
         peak = running = low = end = 0
         for index, calls in items:
@@ -341,22 +391,74 @@ class RiskState:
         return self._peak
 
     def latest_value(self) -> float:
-        """The score (only the number) at the newest call's bucket, from the running sums: what the
-        engine asks after every call. Equal to `score_latest().score` (a test holds them equal)."""
+        """The score (only the number) at the newest call's bucket, from the running sums. Equal to
+        `score_latest().score` (a test holds them equal); it also starts a new `ceiling`."""
         if self._latest is None:
             if self.high_water is None:
                 self._latest = 0.0
             else:
-                distinct = self._distinct_latest()
-                self._latest = _score(_points(self._totals, self._current_peak(), distinct, self.config))
+                totals = self._totals
+                points = _points_of(totals, self._current_peak(), self._distinct_latest(), self._c)
+                self._latest = _score(points)
+                self._bound_from(points, totals)
         return self._latest
+
+    def ceiling(self) -> float | None:
+        """An upper bound of `latest_value()` at the cost of a multiplication, or None when there is none
+        (no score computed yet, or too many calls since the last): then compute the score.
+
+        From the last score computed: each call added or dropped since moves each factor by at most a
+        step that depends only on how few calls (answered, attested calls) the window can have held
+        meanwhile, and a factor already at its maximum cannot grow (see `_bound_from`).
+        """
+        if self._changes > self._horizon:
+            return None
+        return self._ceiling + self._changes * self._slope
+
+    def _bound_from(self, points: tuple[float, ...], totals: list[int]) -> None:
+        """Start the bound behind `ceiling` from the points just computed, valid for `_horizon` changes.
+
+        One call added or dropped changes each counter by at most one, and the call count by exactly
+        one; over h such changes from n calls, the window holds at least n - h calls. Every ratio
+        factor is scale(m) x ramp(x / m) (m: calls, answered or attested calls; x counts or weighs
+        them, at most one step w per call): x / m moves by at most w / m_low per change, the scale by
+        1 / min_calls while m_low is under min_calls. Volume moves by 1 / ramp width per call added,
+        burst too (a call adds at most one to the busiest hour; dropping calls never adds). The
+        distinct ratio min(1, distinct / calls) moves by at most 1 / calls_low (a call adds at most one
+        destination; slots that expire only lower it). Each step is then scaled by the factor's points.
+        """
+        c = self._c
+        calls, answered = totals[CALLS], totals[ANSWERED]
+        attested = totals[ATT_A] + totals[ATT_B] + totals[ATT_C]
+        horizon = max(1, calls // 4)
+        calls_low, answered_low, attested_low = calls - horizon, answered - horizon, attested - horizon
+        by_calls = 1.0 / c.min_calls if calls_low < c.min_calls else 0.0
+        by_answered = 1.0 / c.min_answered if answered_low < c.min_answered else 0.0
+        by_attested = c.attestation_top / c.min_calls if attested_low < c.min_calls else 0.0
+        per_call, per_answered, per_attested = 1.0 / max(1, calls_low), 1.0 / max(1, answered_low), \
+            1.0 / max(1, attested_low)
+        steps = (
+            c.steps[0], c.steps[1],
+            by_calls + per_call * c.steps[2], by_answered + per_answered * c.steps[3],
+            by_calls + per_call * c.steps[4], by_attested + per_attested * c.steps[5],
+            by_calls + per_call * c.steps[6],
+        )
+        slope = 0.0
+        for point, cap, unit, step in zip(points, c.caps, c.full, steps, strict=True):
+            if point < cap:  # a factor at its maximum cannot grow
+                slope += unit * step
+        self._ceiling = max(0.0, sum(points)) + BOUND_SLACK
+        self._slope = slope
+        self._changes = 0
+        self._horizon = horizon if math.isfinite(slope) else -1
 
     def _distinct_latest(self) -> int:
         """Distinct destinations in the window of the newest bucket: after pruning every stored slot is
         inside it, so the count is the tracked plus the overflow; a late call may have left an entry of
         the slot just outside (kept, as it holds a place under the cap), and then the slots are read."""
         assert self.high_water is not None
-        oldest_slot = self.high_water * self.config.bucket_s // self.config.distinct_slot_s - self._window_slots
+        c = self._c
+        oldest_slot = self.high_water * c.bucket_s // c.slot_s - c.window_slots
         if self._oldest_slot is not None and self._oldest_slot <= oldest_slot:
             latest = self.latest_time()
             assert latest is not None
@@ -381,7 +483,7 @@ class RiskState:
         """The start of the newest bucket: the event time `score_latest` scores at."""
         if self.high_water is None:
             return None
-        return datetime.fromtimestamp(self.high_water * self.config.bucket_s, UTC)
+        return datetime.fromtimestamp(self.high_water * self._c.bucket_s, UTC)
 
     def score(self, now: datetime) -> RiskScore:
         """The risk at `now` (an event time: the caller's clock, never the wall clock)."""
@@ -417,6 +519,8 @@ class RiskState:
             state.buckets[int(row[0])] = [int(v) for v in row[1:]]
         for slot, *values in data.get("d", []):
             state.seen.update((int(v), int(slot)) for v in values)
+        for value, slot in state.seen.items():
+            state._slots.setdefault(slot, set()).add(value)
         state.overflow = {int(slot): int(n) for slot, n in data.get("o", [])}
         for counts in state.buckets.values():
             state._totals = [a + b for a, b in zip(state._totals, counts, strict=True)]
@@ -425,7 +529,7 @@ class RiskState:
         state._oldest_slot = min((*state.seen.values(), *state.overflow), default=None)
         state._peak = None
         if state.high_water is not None:
-            span = state._span
+            span = state._c.span
             state._recent = sum(state.buckets[i][CALLS] for i in range(state.high_water - span + 1,
                                                                          state.high_water + 1) if i in state.buckets)
         return state
@@ -448,7 +552,7 @@ def _score(points: tuple[float, ...]) -> float:
 
 @dataclass(frozen=True)
 class _Constants:
-    """A config's numbers in the form `_points` uses them, computed once per config."""
+    """A config's numbers in the form the hot paths use them, computed once per config."""
 
     weights: tuple[float, ...]  # 100 x weight, in FACTORS order
     weight_sum: float
@@ -457,6 +561,17 @@ class _Constants:
     ramps: tuple[tuple[float, float], ...]  # (low, high - low): volume, burst, answer, short, rejection, distinct
     rejection: tuple[tuple[int, float], ...]  # (counter, weight)
     attestation: tuple[tuple[int, float], ...]
+    bucket_s: int
+    window_buckets: int
+    span: int  # buckets in a sliding hour (burst_s)
+    slot_s: int
+    window_slots: int
+    short_call_s: float
+    distinct_cap: int
+    full: tuple[float, ...]  # each factor's points at its maximum (1), in FACTORS order
+    caps: tuple[float, ...]  # points at or above which a factor cannot grow (inf: no such level)
+    steps: tuple[float, ...]  # how far one call moves each factor, per unit of 1 / calls (see `_bound_from`)
+    attestation_top: float  # the largest attestation factor (1 with the default weights)
 
     @classmethod
     def of(cls, config: RiskConfig) -> _Constants:
@@ -465,14 +580,31 @@ class _Constants:
                   (hourly * config.burst_ramp[0], hourly * config.burst_ramp[1]),
                   (-config.answer_rate_ok, -config.answer_rate_bad),
                   config.short_share_ramp, config.rejection_share_ramp, config.distinct_ratio_ramp)
+        ramps = tuple((low, high - low) for low, high in bounds)
+        weights = tuple(100.0 * config.weights.get(name, 0.0) for name in FACTORS)
+        weight_sum = sum(config.weights.values())
+        rejection = tuple((i, config.rejection_weights.get(code, 0.0)) for code, i in REJECTION_INDEX.items())
+        attestation = tuple((i, config.attestation_weights.get(letter, 0.0)) for letter, i in ATTESTATION_INDEX.items())
+        # A weighted count moves by one weight per call: its ratio moves by at most the spread of the
+        # weights (with 0, for calls that do not count) per call in the denominator.
+        rejection_spread = max(0.0, *(w for _, w in rejection)) - min(0.0, *(w for _, w in rejection))
+        attestation_spread = max(0.0, *(w for _, w in attestation)) - min(0.0, *(w for _, w in attestation))
+        attestation_top = max(abs(w) for _, w in attestation)  # the attestation factor is not clamped to 1
+
+        def slope(span: float) -> float:
+            return 1.0 / abs(span) if span else math.inf
+
+        full = tuple(w * 1.0 / weight_sum for w in weights)
+        caps = (*full[:5], full[5] if all(0.0 <= w <= 1.0 for _, w in attestation) else math.inf, full[6])
+        steps = (slope(ramps[0][1]), slope(ramps[1][1]), slope(ramps[2][1]), slope(ramps[3][1]),
+                 rejection_spread * slope(ramps[4][1]), attestation_spread, slope(ramps[5][1]))
         return cls(
-            weights=tuple(100.0 * config.weights.get(name, 0.0) for name in FACTORS),
-            weight_sum=sum(config.weights.values()),
-            min_calls=config.min_calls, min_answered=config.min_answered,
-            ramps=tuple((low, high - low) for low, high in bounds),
-            rejection=tuple((i, config.rejection_weights.get(code, 0.0)) for code, i in REJECTION_INDEX.items()),
-            attestation=tuple((i, config.attestation_weights.get(letter, 0.0))
-                              for letter, i in ATTESTATION_INDEX.items()),
+            weights=weights, weight_sum=weight_sum, min_calls=config.min_calls, min_answered=config.min_answered,
+            ramps=ramps, rejection=rejection, attestation=attestation,
+            bucket_s=config.bucket_s, window_buckets=config.window_s // config.bucket_s,
+            span=config.burst_s // config.bucket_s, slot_s=config.distinct_slot_s,
+            window_slots=config.window_s // config.distinct_slot_s, short_call_s=config.short_call_s,
+            distinct_cap=config.distinct_cap, full=full, caps=caps, steps=steps, attestation_top=attestation_top,
         )
 
 
@@ -487,12 +619,15 @@ def _constants(config: RiskConfig) -> _Constants:
 
 
 def _points(totals: list[int], peak_hour: int, distinct: int, config: RiskConfig) -> tuple[float, ...]:
+    return _points_of(totals, peak_hour, distinct, _constants(config))
+
+
+def _points_of(totals: list[int], peak_hour: int, distinct: int, c: _Constants) -> tuple[float, ...]:
     """Each factor in 0..1 turned into its weighted points, in FACTORS order; they add up to the score.
 
     Ratios over few calls are scaled down: 3 unanswered calls prove nothing. Every factor is a ramp
     `min(1, max(0, (value - low) / (high - low)))`; written out here because this runs on every call.
     """
-    c = _constants(config)
     calls, answered = totals[CALLS], totals[ANSWERED]
     attested = totals[ATT_A] + totals[ATT_B] + totals[ATT_C]
     (v_lo, v_span), (b_lo, b_span), (a_lo, a_span), (s_lo, s_span), (r_lo, r_span), (d_lo, d_span) = c.ramps
