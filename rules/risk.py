@@ -12,9 +12,11 @@ arrive already hashed and are hashed again to 32 bits here: no destination is ev
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import heapq
 import math
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -131,6 +133,17 @@ def ramp(value: float, low: float, high: float) -> float:
     return min(1.0, max(0.0, (value - low) / (high - low)))
 
 
+_HASHERS: dict[bytes, Any] = {}
+
+
+def _hasher(key: bytes) -> Any:
+    """A blake2b of 4 bytes keyed with `key`, fed nothing yet: copying it is cheaper than making one."""
+    hasher = _HASHERS.get(key)
+    if hasher is None:
+        hasher = _HASHERS[key] = hashlib.blake2b(digest_size=4, key=key)
+    return hasher
+
+
 def destination_hash(destination: str, key: bytes = b"") -> int:
     """32-bit hash of a destination, keyed when a key is given: stable across processes, unlike hash().
     Only this hash is stored, never the number."""
@@ -165,9 +178,9 @@ class RiskState:
     """
 
     __slots__ = (
-        "_c", "_ceiling", "_changes", "_heap", "_horizon", "_latest", "_oldest_slot", "_overflow_total", "_peak",
-        "_peak_end", "_recent", "_slope", "_slots", "_totals", "buckets", "config", "hash_key", "high_water", "late",
-        "overflow", "seen",
+        "_c", "_ceiling", "_changes", "_hasher", "_heap", "_horizon", "_latest", "_overflow_total", "_peak",
+        "_peak_end", "_prune_at", "_recent", "_slope", "_slot_heap", "_slots", "_totals", "buckets", "config",
+        "hash_key", "high_water", "late", "overflow", "seen",
     )
 
     def __init__(self, config: RiskConfig | None = None, hash_key: bytes = b"") -> None:
@@ -179,15 +192,19 @@ class RiskState:
         self.high_water: int | None = None  # newest bucket index seen
         self.late = 0  # records dropped because older than the window
         self._c = _constants(self.config)
+        self._hasher = _hasher(hash_key)
         # Running sums behind the high-water mark, kept as calls arrive.
         self._totals = [0] * COUNTERS
         self._heap: list[int] = []  # bucket indices, to prune the oldest first
         self._slots: dict[int, set[int]] = {}  # hour slot -> the tracked destinations last called in it
+        # Hour slots of `_slots` and `overflow`, to expire the oldest first (some may be gone already): its
+        # smallest is a lower bound of every slot held.
+        self._slot_heap: list[int] = []
+        self._prune_at: float = math.inf  # the high-water mark from which `_prune` has something to drop
         self._recent = 0  # calls in the sliding hour ending at the high-water bucket
         self._peak: int | None = 0  # the busiest sliding hour in the window; None: recompute
         self._peak_end = 0  # the newest bucket ending a run of `_peak` calls
         self._overflow_total = 0
-        self._oldest_slot: int | None = None  # no destination slot is older (a lower bound)
         self._latest: float | None = None  # cached `latest_value`
         # The bound: `_ceiling + _changes * _slope` while `_changes` (calls added or dropped since the
         # last score computed) is at most `_horizon`; -1: no bound.
@@ -234,6 +251,8 @@ class RiskState:
         if bucket is None:
             bucket = self.buckets[index] = [0] * COUNTERS
             heapq.heappush(self._heap, index)
+            if index + c.window_buckets < self._prune_at:
+                self._prune_at = index + c.window_buckets
         totals = self._totals
         bucket[CALLS] += 1
         totals[CALLS] += 1
@@ -265,7 +284,9 @@ class RiskState:
                     self._peak, self._peak_end = self._recent, index
             else:  # a late call inside the window: every run through its bucket may have grown
                 self._peak = None
-        self._remember(math.floor(seconds / c.slot_s), destination_hash(destination, self.hash_key))
+        hasher = self._hasher.copy()
+        hasher.update(destination.encode("utf-8", "surrogatepass"))
+        self._remember(math.floor(seconds / c.slot_s), int.from_bytes(hasher.digest(), "big"))
         self._latest = None
         self._changes += 1
         return True
@@ -275,7 +296,8 @@ class RiskState:
         buckets it no longer covers (no bucket lies between the old mark and the new one)."""
         previous, span = self.high_water, self._c.span
         self.high_water = index
-        self._prune()
+        if index >= self._prune_at:
+            self._prune()
         if previous is None or index - previous >= span:
             self._recent = 0
         else:
@@ -286,33 +308,42 @@ class RiskState:
 
     def _remember(self, slot: int, value: int) -> None:
         """Track a destination exactly while under the cap; past it, count it as new (upper bound)."""
-        if self._oldest_slot is None or slot < self._oldest_slot:
-            self._oldest_slot = slot
-        seen = self.seen
+        seen, slots = self.seen, self._slots
         known = seen.get(value)
         if known is not None:
             if slot > known:
                 seen[value] = slot
-                slots = self._slots
                 previous = slots[known]
                 previous.discard(value)
                 if not previous:
                     del slots[known]
-                members = slots.get(slot)
-                if members is None:
-                    slots[slot] = {value}
-                else:
-                    members.add(value)
+                self._hold(slot, value)
         elif len(seen) < self._c.distinct_cap:
             seen[value] = slot
-            members = self._slots.get(slot)
-            if members is None:
-                self._slots[slot] = {value}
-            else:
-                members.add(value)
+            self._hold(slot, value)
         else:
-            self.overflow[slot] = self.overflow.get(slot, 0) + 1
+            count = self.overflow.get(slot)
+            if count is None:
+                self.overflow[slot] = 1
+                self._new_slot(slot)
+            else:
+                self.overflow[slot] = count + 1
             self._overflow_total += 1
+
+    def _hold(self, slot: int, value: int) -> None:
+        members = self._slots.get(slot)
+        if members is None:
+            self._slots[slot] = {value}
+            self._new_slot(slot)
+        else:
+            members.add(value)
+
+    def _new_slot(self, slot: int) -> None:
+        heapq.heappush(self._slot_heap, slot)
+        c = self._c
+        expires = (slot + c.window_slots) * (c.slot_s // c.bucket_s)  # the first mark whose window lacks it
+        if expires < self._prune_at:
+            self._prune_at = expires
 
     def _prune(self) -> None:
         """Forget what fell out of the window behind the high-water mark: memory stays bounded."""
@@ -325,20 +356,21 @@ class RiskState:
             while heap and heap[0] <= oldest:
                 bucket = buckets.pop(heapq.heappop(heap))
                 dropped += bucket[CALLS]
-                for counter in range(COUNTERS):
-                    totals[counter] -= bucket[counter]
+                totals[:] = map(operator.sub, totals, bucket)
             self._changes += dropped
             if self._peak is not None and self._peak_end - c.span < oldest:
                 self._peak = None  # the busiest hour lost calls: recompute it when next asked
         oldest_slot = self.high_water * c.bucket_s // c.slot_s - c.window_slots
-        if self._oldest_slot is not None and self._oldest_slot <= oldest_slot:
-            seen, slots = self.seen, self._slots
-            for slot in [s for s in slots if s <= oldest_slot]:
-                for value in slots.pop(slot):
+        slot_heap = self._slot_heap
+        if slot_heap and slot_heap[0] <= oldest_slot:
+            seen, slots, overflow = self.seen, self._slots, self.overflow
+            while slot_heap and slot_heap[0] <= oldest_slot:
+                slot = heapq.heappop(slot_heap)
+                for value in slots.pop(slot, ()):
                     del seen[value]
-            for slot in [s for s in self.overflow if s <= oldest_slot]:
-                self._overflow_total -= self.overflow.pop(slot)
-            self._oldest_slot = min((*slots, *self.overflow), default=None)
+                self._overflow_total -= overflow.pop(slot, 0)
+        self._prune_at = min(heap[0] + c.window_buckets if heap else math.inf,
+                             (slot_heap[0] + c.window_slots) * (c.slot_s // c.bucket_s) if slot_heap else math.inf)
 
     def totals(self, now: datetime) -> tuple[list[int], int]:
         """Counters summed over the 24 h ending with the bucket of `now`, and the busiest hour."""
@@ -415,6 +447,17 @@ class RiskState:
             return None
         return self._ceiling + self._changes * self._slope
 
+    def bound_below(self, limit: float) -> float | None:
+        """An upper bound of `latest_value()` below `limit` if one is known without computing the score:
+        `ceiling`, else the most that any calls can score while the window holds this few (under
+        `RiskConfig`'s defaults, 59 calls can never reach 70); None otherwise."""
+        if self._changes <= self._horizon:
+            ceiling = self._ceiling + self._changes * self._slope
+            if ceiling < limit:
+                return ceiling
+        calls, most = self._c.quiet(limit)
+        return most if self._totals[CALLS] <= calls else None
+
     def _bound_from(self, points: tuple[float, ...], totals: list[int]) -> None:
         """Start the bound behind `ceiling` from the points just computed, valid for `_horizon` changes.
 
@@ -459,7 +502,7 @@ class RiskState:
         assert self.high_water is not None
         c = self._c
         oldest_slot = self.high_water * c.bucket_s // c.slot_s - c.window_slots
-        if self._oldest_slot is not None and self._oldest_slot <= oldest_slot:
+        if self._slot_heap and self._slot_heap[0] <= oldest_slot:
             latest = self.latest_time()
             assert latest is not None
             return self.distinct_destinations(latest)
@@ -522,11 +565,14 @@ class RiskState:
         for value, slot in state.seen.items():
             state._slots.setdefault(slot, set()).add(value)
         state.overflow = {int(slot): int(n) for slot, n in data.get("o", [])}
+        for slot in {*state._slots, *state.overflow}:
+            state._new_slot(slot)
+        for index in state.buckets:
+            state._prune_at = min(state._prune_at, index + state._c.window_buckets)
         for counts in state.buckets.values():
             state._totals = [a + b for a, b in zip(state._totals, counts, strict=True)]
         state._heap = sorted(state.buckets)
         state._overflow_total = sum(state.overflow.values())
-        state._oldest_slot = min((*state.seen.values(), *state.overflow), default=None)
         state._peak = None
         if state.high_water is not None:
             span = state._c.span
@@ -572,6 +618,34 @@ class _Constants:
     caps: tuple[float, ...]  # points at or above which a factor cannot grow (inf: no such level)
     steps: tuple[float, ...]  # how far one call moves each factor, per unit of 1 / calls (see `_bound_from`)
     attestation_top: float  # the largest attestation factor (1 with the default weights)
+    _quiet: list[float] = field(default_factory=list, compare=False)  # see `quiet`
+
+    def quiet(self, limit: float) -> tuple[float, float]:
+        """(n, s): whatever n or fewer calls in the window are like, their score is at most s < `limit`
+        (n = -1: no such n; n = inf: any number of calls). Each factor is bounded from the call count
+        alone: volume is a function of it, the busiest hour holds at most as many calls, and every
+        ratio factor is at most its scale (answered and attested calls are at most the calls)."""
+        table = self._quiet
+        if not table:
+            table.extend(self._quiet_table())
+        n = bisect.bisect_left(table, limit) - 1  # table[i]: the most i calls or fewer can score
+        if n < 0:
+            return -1, math.inf
+        return (math.inf if n == len(table) - 1 else n), table[n]
+
+    def _quiet_table(self) -> list[float]:
+        (v_lo, v_span), (b_lo, b_span) = self.ramps[0], self.ramps[1]
+        saturated = max(v_lo, v_lo + v_span, b_lo, b_lo + b_span, self.min_calls, self.min_answered)
+        if not v_span or not b_span or not math.isfinite(saturated) or saturated > 1_000_000:
+            return [math.inf]
+        table, most = [], 0.0
+        for n in range(max(0, math.ceil(saturated)) + 2):  # past the last, every factor's bound is constant
+            scale = min(1.0, n / self.min_calls)
+            raw = (min(1.0, max(0.0, (n - v_lo) / v_span)), min(1.0, max(0.0, (n - b_lo) / b_span)),
+                   scale, min(1.0, n / self.min_answered), scale, scale * self.attestation_top, scale)
+            most = max(most, sum(f * r for f, r in zip(self.full, raw, strict=True)) + BOUND_SLACK)
+            table.append(most)
+        return table
 
     @classmethod
     def of(cls, config: RiskConfig) -> _Constants:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,13 +29,12 @@ def label_risk(call: Call, rule: Rule) -> Finding:
         risk = state.risk = RiskState(rule.config, call.hash_key)
     cdr = call.cdr
     risk.add_at(call.at, cdr.answered, cdr.duration_s, cdr.sip_code, cdr.attestation, cdr.destination)
-    value = risk.ceiling()
-    if value is not None:
-        ahead = call.threshold_ahead(rule)
-        if ahead is not None and value >= ahead:
-            value = None
+    value = risk.bound_below(rule.thresholds[0].at)  # below every threshold: no need to look further
     if value is None:
-        value = risk.latest_value()
+        ahead = call.threshold_ahead(rule)
+        value = risk.bound_below(math.inf if ahead is None else ahead)
+        if value is None:
+            value = risk.latest_value()
     calls = risk.calls_24h()
     number = call.subject
 
