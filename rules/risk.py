@@ -196,7 +196,7 @@ class RiskState:
         # Running sums behind the high-water mark, kept as calls arrive.
         self._totals = [0] * COUNTERS
         self._heap: list[int] = []  # bucket indices, to prune the oldest first
-        self._slots: dict[int, set[int]] = {}  # hour slot -> the tracked destinations last called in it
+        self._slots: dict[int, list[int]] = {}  # hour slot -> tracked destinations called in it (and maybe later)
         # Hour slots of `_slots` and `overflow`, to expire the oldest first (some may be gone already): its
         # smallest is a lower bound of every slot held.
         self._slot_heap: list[int] = []
@@ -308,20 +308,9 @@ class RiskState:
 
     def _remember(self, slot: int, value: int) -> None:
         """Track a destination exactly while under the cap; past it, count it as new (upper bound)."""
-        seen, slots = self.seen, self._slots
+        seen = self.seen
         known = seen.get(value)
-        if known is not None:
-            if slot > known:
-                seen[value] = slot
-                previous = slots[known]
-                previous.discard(value)
-                if not previous:
-                    del slots[known]
-                self._hold(slot, value)
-        elif len(seen) < self._c.distinct_cap:
-            seen[value] = slot
-            self._hold(slot, value)
-        else:
+        if known is None and len(seen) >= self._c.distinct_cap:
             count = self.overflow.get(slot)
             if count is None:
                 self.overflow[slot] = 1
@@ -329,14 +318,14 @@ class RiskState:
             else:
                 self.overflow[slot] = count + 1
             self._overflow_total += 1
-
-    def _hold(self, slot: int, value: int) -> None:
-        members = self._slots.get(slot)
-        if members is None:
-            self._slots[slot] = {value}
-            self._new_slot(slot)
-        else:
-            members.add(value)
+        elif known is None or slot > known:
+            seen[value] = slot
+            members = self._slots.get(slot)  # a destination that moves on stays listed in its old slot
+            if members is None:
+                self._slots[slot] = [value]
+                self._new_slot(slot)
+            else:
+                members.append(value)
 
     def _new_slot(self, slot: int) -> None:
         heapq.heappush(self._slot_heap, slot)
@@ -367,7 +356,8 @@ class RiskState:
             while slot_heap and slot_heap[0] <= oldest_slot:
                 slot = heapq.heappop(slot_heap)
                 for value in slots.pop(slot, ()):
-                    del seen[value]
+                    if seen.get(value) == slot:  # else it was called again in a later slot
+                        del seen[value]
                 self._overflow_total -= overflow.pop(slot, 0)
         self._prune_at = min(heap[0] + c.window_buckets if heap else math.inf,
                              (slot_heap[0] + c.window_slots) * (c.slot_s // c.bucket_s) if slot_heap else math.inf)
@@ -563,7 +553,7 @@ class RiskState:
         for slot, *values in data.get("d", []):
             state.seen.update((int(v), int(slot)) for v in values)
         for value, slot in state.seen.items():
-            state._slots.setdefault(slot, set()).add(value)
+            state._slots.setdefault(slot, []).append(value)
         state.overflow = {int(slot): int(n) for slot, n in data.get("o", [])}
         for slot in {*state._slots, *state.overflow}:
             state._new_slot(slot)
