@@ -283,9 +283,9 @@ def test_running_score_equals_the_full_computation(seed: int) -> None:
 
 @pytest.mark.parametrize("seed", [21, 22, 23, 24])
 def test_ceiling_bounds_the_score_until_it_is_computed_again(seed: int) -> None:
-    """`ceiling` (what the engine compares to thresholds instead of scoring every call) is never below
-    the score, over many calls after the last score computed: bursts, gaps past the window, late calls,
-    the destination cap, few calls, and weights other than the defaults."""
+    """`ceiling` and `bound_below` (what the engine compares to thresholds instead of scoring every call)
+    are never below the score, over many calls after the last score computed: bursts, gaps past the
+    window, late calls, the destination cap, few calls, and weights other than the defaults."""
     import random
 
     rng = random.Random(seed)
@@ -306,9 +306,24 @@ def test_ceiling_bounds_the_score_until_it_is_computed_again(seed: int) -> None:
                       rng.choice((None, 200, 486, 603, 607, 608)), rng.choice(("A", "B", "C", None)),
                       f"d{rng.randint(0, rng.choice((10, 100, 10_000)))}")
             ceiling = state.ceiling()
+            score = state.score_latest().score
             if ceiling is not None:
                 bounded += 1
-                assert state.score_latest().score <= ceiling
+                assert score <= ceiling
+            for limit in (20.0, 70.0, 85.0):
+                below = state.bound_below(limit)
+                assert below is None or score <= below < limit
             if ceiling is None or rng.random() < 0.03:
                 state.latest_value()  # starts a new bound
     assert bounded > 1000
+
+
+def test_few_calls_cannot_reach_the_warning() -> None:
+    # The worst 59 calls there can be (one burst, unanswered, 608, attestation C, all distinct) score
+    # 20 x 0.09 + 15 x 0.18 + 20 + 15 x 0 + 15 + 10 + 5 = 54.5; the bound from the count alone is below 70.
+    state = RiskState()
+    for i in range(59):
+        state.add(NOW + timedelta(seconds=i), False, 0.0, 608, "C", f"h:{i}")
+    assert state.latest_value() == 54.5
+    bound = state.bound_below(70.0)
+    assert bound is not None and 54.5 <= bound < 70.0
