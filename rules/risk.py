@@ -16,7 +16,6 @@ import bisect
 import hashlib
 import heapq
 import math
-import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -31,6 +30,23 @@ CALLS, ANSWERED, SHORT, R603, R607, R608, ATT_A, ATT_B, ATT_C = range(9)
 COUNTERS = 9
 REJECTION_INDEX = {603: R603, 607: R607, 608: R608}
 ATTESTATION_INDEX = {"A": ATT_A, "B": ATT_B, "C": ATT_C}
+# In memory a bucket's counters are packed into one integer, FIELD bits each (counter i is
+# `(packed >> FIELD * i) & MASK`): one addition counts a call, one subtraction drops a bucket.
+FIELD = 40
+MASK = (1 << FIELD) - 1
+ONE = tuple(1 << FIELD * i for i in range(COUNTERS))
+REJECTION_ONE = {code: ONE[i] for code, i in REJECTION_INDEX.items()}
+ATTESTATION_ONE = {letter: ONE[i] for letter, i in ATTESTATION_INDEX.items()}
+
+
+def pack(counts: list[int]) -> int:
+    if len(counts) != COUNTERS or not all(0 <= n <= MASK for n in counts):
+        raise ValueError("risk state: a bucket needs 9 counters, each from 0 to 2**40 - 1")
+    return sum(n << FIELD * i for i, n in enumerate(counts))
+
+
+def unpack(packed: int) -> list[int]:
+    return [(packed >> FIELD * i) & MASK for i in range(COUNTERS)]
 STATE_VERSION = 1
 
 
@@ -168,7 +184,7 @@ class RiskState:
     Scores are meant for `now` at or after the newest call added (the stream's event time). Every
     call updates running sums (the 24 h totals, the calls of the hour ending at the newest bucket, the
     busiest hour, the distinct destinations), so `latest_value` costs the same whatever the history:
-    O(1) amortised per call. Buckets leave through a heap of their indices, destinations by the hour
+    O(1) amortised per call. Buckets are kept in order and leave from the oldest, destinations by the hour
     slot they were last called in, and the busiest hour is only recomputed when the run that made it
     leaves the window.
 
@@ -178,15 +194,15 @@ class RiskState:
     """
 
     __slots__ = (
-        "_c", "_ceiling", "_changes", "_hasher", "_heap", "_horizon", "_latest", "_overflow_total", "_peak",
-        "_peak_end", "_prune_at", "_recent", "_slope", "_slot_heap", "_slots", "_totals", "buckets", "config",
+        "_c", "_ceiling", "_changes", "_hasher", "_horizon", "_latest", "_overflow_total", "_packed",
+        "_peak", "_peak_end", "_prune_at", "_recent", "_slope", "_slot_heap", "_slots", "_total", "config",
         "hash_key", "high_water", "late", "overflow", "seen",
     )
 
     def __init__(self, config: RiskConfig | None = None, hash_key: bytes = b"") -> None:
         self.config = config or DEFAULT_CONFIG
         self.hash_key = hash_key
-        self.buckets: dict[int, list[int]] = {}  # bucket index -> COUNTERS counters
+        self._packed: dict[int, int] = {}  # bucket index -> its counters, packed (see `buckets`); by index
         self.seen: dict[int, int] = {}  # destination hash -> hour slot it was last called in
         self.overflow: dict[int, int] = {}  # hour slot -> calls to untracked destinations (cap reached)
         self.high_water: int | None = None  # newest bucket index seen
@@ -194,8 +210,7 @@ class RiskState:
         self._c = _constants(self.config)
         self._hasher = _hasher(hash_key)
         # Running sums behind the high-water mark, kept as calls arrive.
-        self._totals = [0] * COUNTERS
-        self._heap: list[int] = []  # bucket indices, to prune the oldest first
+        self._total = 0  # the window's counters, packed
         self._slots: dict[int, list[int]] = {}  # hour slot -> tracked destinations called in it (and maybe later)
         # Hour slots of `_slots` and `overflow`, to expire the oldest first (some may be gone already): its
         # smallest is a lower bound of every slot held.
@@ -247,33 +262,25 @@ class RiskState:
             self.late += 1
             return False
         # Count it in its bucket and in the running sums.
-        bucket = self.buckets.get(index)
+        delta = ONE[CALLS]
+        if answered:
+            delta += ONE[ANSWERED] + ONE[SHORT] if duration_s < c.short_call_s else ONE[ANSWERED]
+        if sip_code is not None:
+            delta += REJECTION_ONE.get(sip_code, 0)
+        if attestation:
+            attested = ATTESTATION_ONE.get(attestation)
+            delta += attested if attested is not None else ATTESTATION_ONE.get(attestation.upper(), 0)
+        packed = self._packed
+        bucket = packed.get(index)
         if bucket is None:
-            bucket = self.buckets[index] = [0] * COUNTERS
-            heapq.heappush(self._heap, index)
+            packed[index] = delta
+            if index < high:  # a late call's new bucket: keep the buckets in order (rare)
+                self._packed = dict(sorted(packed.items()))
             if index + c.window_buckets < self._prune_at:
                 self._prune_at = index + c.window_buckets
-        totals = self._totals
-        bucket[CALLS] += 1
-        totals[CALLS] += 1
-        if answered:
-            bucket[ANSWERED] += 1
-            totals[ANSWERED] += 1
-            if duration_s < c.short_call_s:
-                bucket[SHORT] += 1
-                totals[SHORT] += 1
-        if sip_code is not None:
-            rejection = REJECTION_INDEX.get(sip_code)
-            if rejection is not None:
-                bucket[rejection] += 1
-                totals[rejection] += 1
-        if attestation:
-            attested = ATTESTATION_INDEX.get(attestation)
-            if attested is None:
-                attested = ATTESTATION_INDEX.get(attestation.upper())
-            if attested is not None:
-                bucket[attested] += 1
-                totals[attested] += 1
+        else:
+            packed[index] = bucket + delta
+        self._total += delta
         if index > high - c.span:
             self._recent += 1
         peak = self._peak
@@ -301,10 +308,11 @@ class RiskState:
         if previous is None or index - previous >= span:
             self._recent = 0
         else:
+            packed = self._packed
             for i in range(previous - span + 1, index - span + 1):
-                bucket = self.buckets.get(i)
+                bucket = packed.get(i)
                 if bucket is not None:
-                    self._recent -= bucket[CALLS]
+                    self._recent -= bucket & MASK
 
     def _remember(self, slot: int, value: int) -> None:
         """Track a destination exactly while under the cap; past it, count it as new (upper bound)."""
@@ -339,14 +347,18 @@ class RiskState:
         assert self.high_water is not None
         c = self._c
         oldest = self.high_water - c.window_buckets
-        heap = self._heap
-        if heap and heap[0] <= oldest:
-            totals, buckets, dropped = self._totals, self.buckets, 0
-            while heap and heap[0] <= oldest:
-                bucket = buckets.pop(heapq.heappop(heap))
-                dropped += bucket[CALLS]
-                totals[:] = map(operator.sub, totals, bucket)
-            self._changes += dropped
+        packed = self._packed
+        dropped = []
+        for index in packed:  # in order: stop at the first bucket inside the window
+            if index > oldest:
+                break
+            dropped.append(index)
+        if dropped:
+            total = self._total
+            for index in dropped:
+                total -= packed.pop(index)
+            self._changes += (self._total - total) & MASK
+            self._total = total
             if self._peak is not None and self._peak_end - c.span < oldest:
                 self._peak = None  # the busiest hour lost calls: recompute it when next asked
         oldest_slot = self.high_water * c.bucket_s // c.slot_s - c.window_slots
@@ -359,7 +371,7 @@ class RiskState:
                     if seen.get(value) == slot:  # else it was called again in a later slot
                         del seen[value]
                 self._overflow_total -= overflow.pop(slot, 0)
-        self._prune_at = min(heap[0] + c.window_buckets if heap else math.inf,
+        self._prune_at = min(next(iter(packed)) + c.window_buckets if packed else math.inf,
                              (slot_heap[0] + c.window_slots) * (c.slot_s // c.bucket_s) if slot_heap else math.inf)
 
     def totals(self, now: datetime) -> tuple[list[int], int]:
@@ -367,17 +379,13 @@ class RiskState:
         c = self._c
         now_index = math.floor(_epoch(now, "now") / c.bucket_s)
         first = now_index - c.window_buckets + 1
-        per_bucket = [self.buckets.get(i) for i in range(first, now_index + 1)]
-        totals = [0] * COUNTERS
-        for bucket in per_bucket:
-            if bucket:
-                totals = [a + b for a, b in zip(totals, bucket, strict=True)]
-        return totals, self._full_peak(per_bucket)
+        per_bucket = [self._packed.get(i, 0) for i in range(first, now_index + 1)]
+        return unpack(sum(per_bucket)), self._full_peak(per_bucket)
 
-    def _full_peak(self, per_bucket: list[list[int] | None]) -> int:
+    def _full_peak(self, per_bucket: list[int]) -> int:
         """Most calls in any run of `burst_s` consecutive buckets (a sliding hour) in the window."""
         span = self._c.span
-        calls = [b[CALLS] if b else 0 for b in per_bucket]
+        calls = [b & MASK for b in per_bucket]
         running = sum(calls[:span])
         peak = running
         for i in range(span, len(calls)):
@@ -396,7 +404,7 @@ class RiskState:
         """The busiest sliding hour over the stored buckets (all inside the window after pruning) and
         the newest bucket ending such a run: the busiest hour always ends on a bucket with calls."""
         span = self._c.span
-        items = sorted((index, counts[CALLS]) for index, counts in self.buckets.items())
+        items = sorted((index, counts & MASK) for index, counts in self._packed.items())
         peak = running = low = end = 0
         for index, calls in items:
             running += calls
@@ -419,7 +427,7 @@ class RiskState:
             if self.high_water is None:
                 self._latest = 0.0
             else:
-                totals = self._totals
+                totals = unpack(self._total)
                 points = _points_of(totals, self._current_peak(), self._distinct_latest(), self._c)
                 self._latest = _score(points)
                 self._bound_from(points, totals)
@@ -446,7 +454,7 @@ class RiskState:
             if ceiling < limit:
                 return ceiling
         calls, most = self._c.quiet(limit)
-        return most if self._totals[CALLS] <= calls else None
+        return most if self._total & MASK <= calls else None
 
     def _bound_from(self, points: tuple[float, ...], totals: list[int]) -> None:
         """Start the bound behind `ceiling` from the points just computed, valid for `_horizon` changes.
@@ -499,7 +507,12 @@ class RiskState:
         return len(self.seen) + self._overflow_total
 
     def calls_24h(self) -> int:
-        return self._totals[CALLS]
+        return self._total & MASK
+
+    @property
+    def buckets(self) -> dict[int, list[int]]:
+        """Bucket index -> its COUNTERS counters (calls, answered, short, 603, 607, 608, A, B, C)."""
+        return {index: unpack(packed) for index, packed in self._packed.items()}
 
     def score_latest(self) -> RiskScore:
         """`score` at the newest call's bucket, from running sums, with its breakdown.
@@ -510,7 +523,7 @@ class RiskState:
         if self.high_water is None:
             return score_totals([0] * COUNTERS, 0, 0, self.config)
         distinct = self._distinct_latest()
-        return score_totals(list(self._totals), self._current_peak(), distinct, self.config)
+        return score_totals(unpack(self._total), self._current_peak(), distinct, self.config)
 
     def latest_time(self) -> datetime | None:
         """The start of the newest bucket: the event time `score_latest` scores at."""
@@ -532,7 +545,7 @@ class RiskState:
             "v": STATE_VERSION,
             "hw": self.high_water,
             "late": self.late,
-            "b": [[index, *counts] for index, counts in sorted(self.buckets.items())],
+            "b": [[index, *unpack(packed)] for index, packed in sorted(self._packed.items())],
             "d": [[slot, *sorted(values)] for slot, values in sorted(by_slot.items())],
             "o": [[slot, n] for slot, n in sorted(self.overflow.items())],
         }
@@ -549,7 +562,7 @@ class RiskState:
         for row in data.get("b", []):
             if len(row) != COUNTERS + 1:
                 raise ValueError("risk state: bucket row of the wrong length")
-            state.buckets[int(row[0])] = [int(v) for v in row[1:]]
+            state._packed[int(row[0])] = pack([int(v) for v in row[1:]])
         for slot, *values in data.get("d", []):
             state.seen.update((int(v), int(slot)) for v in values)
         for value, slot in state.seen.items():
@@ -557,17 +570,16 @@ class RiskState:
         state.overflow = {int(slot): int(n) for slot, n in data.get("o", [])}
         for slot in {*state._slots, *state.overflow}:
             state._new_slot(slot)
-        for index in state.buckets:
+        for index in state._packed:
             state._prune_at = min(state._prune_at, index + state._c.window_buckets)
-        for counts in state.buckets.values():
-            state._totals = [a + b for a, b in zip(state._totals, counts, strict=True)]
-        state._heap = sorted(state.buckets)
+        state._packed = dict(sorted(state._packed.items()))
+        state._total = sum(state._packed.values())
         state._overflow_total = sum(state.overflow.values())
         state._peak = None
         if state.high_water is not None:
             span = state._c.span
-            state._recent = sum(state.buckets[i][CALLS] for i in range(state.high_water - span + 1,
-                                                                         state.high_water + 1) if i in state.buckets)
+            state._recent = sum(state._packed.get(i, 0) & MASK for i in range(state.high_water - span + 1,
+                                                                                state.high_water + 1))
         return state
 
 
