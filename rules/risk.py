@@ -39,6 +39,14 @@ REJECTION_ONE = {code: ONE[i] for code, i in REJECTION_INDEX.items()}
 ATTESTATION_ONE = {letter: ONE[i] for letter, i in ATTESTATION_INDEX.items()}
 
 
+SHIFT_ANSWERED, SHIFT_SHORT, SHIFT_603, SHIFT_607, SHIFT_608, SHIFT_A, SHIFT_B, SHIFT_C = (
+    FIELD * i for i in (ANSWERED, SHORT, R603, R607, R608, ATT_A, ATT_B, ATT_C))
+
+
+def _pack(counts: list[int]) -> int:
+    return sum(n << FIELD * i for i, n in enumerate(counts))
+
+
 def pack(counts: list[int]) -> int:
     if len(counts) != COUNTERS or not all(0 <= n <= MASK for n in counts):
         raise ValueError("risk state: a bucket needs 9 counters, each from 0 to 2**40 - 1")
@@ -427,10 +435,10 @@ class RiskState:
             if self.high_water is None:
                 self._latest = 0.0
             else:
-                totals = unpack(self._total)
-                points = _points_of(totals, self._current_peak(), self._distinct_latest(), self._c)
+                total = self._total
+                points = _points_of(total, self._current_peak(), self._distinct_latest(), self._c)
                 self._latest = _score(points)
-                self._bound_from(points, totals)
+                self._bound_from(points, total)
         return self._latest
 
     def ceiling(self) -> float | None:
@@ -456,7 +464,7 @@ class RiskState:
         calls, most = self._c.quiet(limit)
         return most if self._total & MASK <= calls else None
 
-    def _bound_from(self, points: tuple[float, ...], totals: list[int]) -> None:
+    def _bound_from(self, points: tuple[float, ...], total: int) -> None:
         """Start the bound behind `ceiling` from the points just computed, valid for `_horizon` changes.
 
         One call added or dropped changes each counter by at most one, and the call count by exactly
@@ -469,25 +477,33 @@ class RiskState:
         destination; slots that expire only lower it). Each step is then scaled by the factor's points.
         """
         c = self._c
-        calls, answered = totals[CALLS], totals[ANSWERED]
-        attested = totals[ATT_A] + totals[ATT_B] + totals[ATT_C]
-        horizon = max(1, calls // 4)
+        calls, answered = total & MASK, (total >> SHIFT_ANSWERED) & MASK
+        attested = ((total >> SHIFT_A) & MASK) + ((total >> SHIFT_B) & MASK) + (total >> SHIFT_C)
+        horizon = calls // 4 or 1
         calls_low, answered_low, attested_low = calls - horizon, answered - horizon, attested - horizon
-        by_calls = 1.0 / c.min_calls if calls_low < c.min_calls else 0.0
-        by_answered = 1.0 / c.min_answered if answered_low < c.min_answered else 0.0
-        by_attested = c.attestation_top / c.min_calls if attested_low < c.min_calls else 0.0
-        per_call, per_answered, per_attested = 1.0 / max(1, calls_low), 1.0 / max(1, answered_low), \
-            1.0 / max(1, attested_low)
-        steps = (
-            c.steps[0], c.steps[1],
-            by_calls + per_call * c.steps[2], by_answered + per_answered * c.steps[3],
-            by_calls + per_call * c.steps[4], by_attested + per_attested * c.steps[5],
-            by_calls + per_call * c.steps[6],
-        )
+        few_calls = calls_low < c.min_calls
+        per_call = 1.0 / calls_low if calls_low > 1 else 1.0
+        p0, p1, p2, p3, p4, p5, p6 = points
+        cap0, cap1, cap2, cap3, cap4, cap5, cap6 = c.caps
+        step0, step1, step2, step3, step4, step5, step6 = c.steps
+        scale2, scale3, scale4, scale5, scale6 = c.scales
         slope = 0.0
-        for point, cap, unit, step in zip(points, c.caps, c.full, steps, strict=True):
-            if point < cap:  # a factor at its maximum cannot grow
-                slope += unit * step
+        if p0 < cap0:  # a factor at its maximum cannot grow
+            slope += step0
+        if p1 < cap1:
+            slope += step1
+        if p2 < cap2:
+            slope += (scale2 if few_calls else 0.0) + per_call * step2
+        if p3 < cap3:
+            slope += (scale3 if answered_low < c.min_answered else 0.0) \
+                + (1.0 / answered_low if answered_low > 1 else 1.0) * step3
+        if p4 < cap4:
+            slope += (scale4 if few_calls else 0.0) + per_call * step4
+        if p5 < cap5:
+            slope += (scale5 if attested_low < c.min_calls else 0.0) \
+                + (1.0 / attested_low if attested_low > 1 else 1.0) * step5
+        if p6 < cap6:
+            slope += (scale6 if few_calls else 0.0) + per_call * step6
         self._ceiling = max(0.0, sum(points)) + BOUND_SLACK
         self._slope = slope
         self._changes = 0
@@ -618,8 +634,12 @@ class _Constants:
     distinct_cap: int
     full: tuple[float, ...]  # each factor's points at its maximum (1), in FACTORS order
     caps: tuple[float, ...]  # points at or above which a factor cannot grow (inf: no such level)
-    steps: tuple[float, ...]  # how far one call moves each factor, per unit of 1 / calls (see `_bound_from`)
+    # How many points one call moves each factor (see `_bound_from`): `steps` per unit of 1 / (calls,
+    # answered or attested calls), `scales` (ratio factors) while those are under their minimum.
+    steps: tuple[float, ...]
+    scales: tuple[float, ...]  # answer rate, short calls, rejections, attestation, distinct destinations
     attestation_top: float  # the largest attestation factor (1 with the default weights)
+    flat: tuple[float, ...]  # what `_points_of` reads, in its order
     _quiet: list[float] = field(default_factory=list, compare=False)  # see `quiet`
 
     def quiet(self, limit: float) -> tuple[float, float]:
@@ -672,15 +692,21 @@ class _Constants:
 
         full = tuple(w * 1.0 / weight_sum for w in weights)
         caps = (*full[:5], full[5] if all(0.0 <= w <= 1.0 for _, w in attestation) else math.inf, full[6])
-        steps = (slope(ramps[0][1]), slope(ramps[1][1]), slope(ramps[2][1]), slope(ramps[3][1]),
-                 rejection_spread * slope(ramps[4][1]), attestation_spread, slope(ramps[5][1]))
+        steps = tuple(f * step for f, step in zip(full, (
+            slope(ramps[0][1]), slope(ramps[1][1]), slope(ramps[2][1]), slope(ramps[3][1]),
+            rejection_spread * slope(ramps[4][1]), attestation_spread, slope(ramps[5][1])), strict=True))
+        scales = (full[2] / config.min_calls, full[3] / config.min_answered, full[4] / config.min_calls,
+                  full[5] * attestation_top / config.min_calls, full[6] / config.min_calls)
+        flat = (*(x for ramp in ramps for x in ramp), config.min_calls, config.min_answered,
+                *(w for _, w in rejection), *(w for _, w in attestation), *weights, weight_sum)
         return cls(
             weights=weights, weight_sum=weight_sum, min_calls=config.min_calls, min_answered=config.min_answered,
             ramps=ramps, rejection=rejection, attestation=attestation,
             bucket_s=config.bucket_s, window_buckets=config.window_s // config.bucket_s,
             span=config.burst_s // config.bucket_s, slot_s=config.distinct_slot_s,
             window_slots=config.window_s // config.distinct_slot_s, short_call_s=config.short_call_s,
-            distinct_cap=config.distinct_cap, full=full, caps=caps, steps=steps, attestation_top=attestation_top,
+            distinct_cap=config.distinct_cap, full=full, caps=caps, steps=steps, scales=scales,
+            attestation_top=attestation_top, flat=flat,
         )
 
 
@@ -695,43 +721,67 @@ def _constants(config: RiskConfig) -> _Constants:
 
 
 def _points(totals: list[int], peak_hour: int, distinct: int, config: RiskConfig) -> tuple[float, ...]:
-    return _points_of(totals, peak_hour, distinct, _constants(config))
+    return _points_of(_pack(totals), peak_hour, distinct, _constants(config))
 
 
-def _points_of(totals: list[int], peak_hour: int, distinct: int, c: _Constants) -> tuple[float, ...]:
+def _points_of(total: int, peak_hour: int, distinct: int, c: _Constants) -> tuple[float, ...]:
     """Each factor in 0..1 turned into its weighted points, in FACTORS order; they add up to the score.
+    `total`: the window's counters, packed.
 
     Ratios over few calls are scaled down: 3 unanswered calls prove nothing. Every factor is a ramp
-    `min(1, max(0, (value - low) / (high - low)))`; written out here because this runs on every call.
+    `min(1, max(0, (value - low) / (high - low)))`, written out here as `x if 0 < x < 1 else (1 if x >= 1
+    else 0)` (the same float for every x, NaN included) because this runs on most calls.
     """
-    calls, answered = totals[CALLS], totals[ANSWERED]
-    attested = totals[ATT_A] + totals[ATT_B] + totals[ATT_C]
-    (v_lo, v_span), (b_lo, b_span), (a_lo, a_span), (s_lo, s_span), (r_lo, r_span), (d_lo, d_span) = c.ramps
-    by_calls = min(1.0, calls / c.min_calls)
-    by_answered = min(1.0, answered / c.min_answered)
-    by_attested = min(1.0, attested / c.min_calls)
-    answer_risk = min(1.0, max(0.0, (-(answered / calls) - a_lo) / a_span)) if calls else 0.0
-    short_share = totals[SHORT] / answered if answered else 0.0
+    (v_lo, v_span, b_lo, b_span, a_lo, a_span, s_lo, s_span, r_lo, r_span, d_lo, d_span, min_calls, min_answered,
+     w603, w607, w608, w_a, w_b, w_c, w0, w1, w2, w3, w4, w5, w6, weight_sum) = c.flat
+    calls = total & MASK
+    answered = (total >> SHIFT_ANSWERED) & MASK
+    short = (total >> SHIFT_SHORT) & MASK
+    attested_a, attested_b, attested_c = (total >> SHIFT_A) & MASK, (total >> SHIFT_B) & MASK, total >> SHIFT_C
+    attested = attested_a + attested_b + attested_c
+    by_calls = calls / min_calls
+    if by_calls >= 1.0:
+        by_calls = 1.0
+    by_answered = answered / min_answered
+    if by_answered >= 1.0:
+        by_answered = 1.0
+    by_attested = attested / min_calls
+    if by_attested >= 1.0:
+        by_attested = 1.0
+    if calls:
+        x = (-(answered / calls) - a_lo) / a_span
+        answer_risk = x if 0.0 < x < 1.0 else (1.0 if x >= 1.0 else 0.0)
+    else:
+        answer_risk = 0.0
+    short_share = short / answered if answered else 0.0
     rejected = 0
-    for counter, weight in c.rejection:
-        rejected += weight * totals[counter]
+    rejected += w603 * (total >> SHIFT_603 & MASK)
+    rejected += w607 * (total >> SHIFT_607 & MASK)
+    rejected += w608 * (total >> SHIFT_608 & MASK)
     attestation = 0
-    for counter, weight in c.attestation:
-        attestation += weight * totals[counter]
+    attestation += w_a * attested_a
+    attestation += w_b * attested_b
+    attestation += w_c * attested_c
     rejection_share = rejected / calls if calls else 0.0
-    distinct_ratio = min(1.0, distinct / calls) if calls else 0.0
-    raw = (
-        min(1.0, max(0.0, (calls - v_lo) / v_span)),
-        min(1.0, max(0.0, (peak_hour - b_lo) / b_span)),
-        by_calls * answer_risk,
-        by_answered * min(1.0, max(0.0, (short_share - s_lo) / s_span)),
-        by_calls * min(1.0, max(0.0, (rejection_share - r_lo) / r_span)),
-        by_attested * (attestation / attested if attested else 0.0),
-        by_calls * min(1.0, max(0.0, (distinct_ratio - d_lo) / d_span)),
-    )
-    w, total = c.weights, c.weight_sum
-    return (w[0] * raw[0] / total, w[1] * raw[1] / total, w[2] * raw[2] / total, w[3] * raw[3] / total,
-            w[4] * raw[4] / total, w[5] * raw[5] / total, w[6] * raw[6] / total)
+    if calls:
+        distinct_ratio = distinct / calls
+        if distinct_ratio >= 1.0:
+            distinct_ratio = 1.0
+    else:
+        distinct_ratio = 0.0
+    x = (calls - v_lo) / v_span
+    raw0 = x if 0.0 < x < 1.0 else (1.0 if x >= 1.0 else 0.0)
+    x = (peak_hour - b_lo) / b_span
+    raw1 = x if 0.0 < x < 1.0 else (1.0 if x >= 1.0 else 0.0)
+    x = (short_share - s_lo) / s_span
+    raw3 = by_answered * (x if 0.0 < x < 1.0 else (1.0 if x >= 1.0 else 0.0))
+    x = (rejection_share - r_lo) / r_span
+    raw4 = by_calls * (x if 0.0 < x < 1.0 else (1.0 if x >= 1.0 else 0.0))
+    x = (distinct_ratio - d_lo) / d_span
+    raw6 = by_calls * (x if 0.0 < x < 1.0 else (1.0 if x >= 1.0 else 0.0))
+    return (w0 * raw0 / weight_sum, w1 * raw1 / weight_sum, w2 * (by_calls * answer_risk) / weight_sum,
+            w3 * raw3 / weight_sum, w4 * raw4 / weight_sum,
+            w5 * (by_attested * (attestation / attested if attested else 0.0)) / weight_sum, w6 * raw6 / weight_sum)
 
 
 def _measures(totals: list[int], peak_hour: int, distinct: int, config: RiskConfig) -> dict[str, float]:
