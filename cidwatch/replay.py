@@ -102,7 +102,8 @@ def run_engine(records: CdrTable, engine: Engine, result: ReplayResult, now: dat
             risk = store.get(outcome.subject).risk
             if risk is not None:
                 peak = result.risk_peaks.get(outcome.subject)
-                if peak is None or risk.latest_value() > peak.score:
+                # The bound spares scoring a call that cannot beat the peak (most calls).
+                if peak is None or (risk.bound_below(peak.score) is None and risk.latest_value() > peak.score):
                     result.risk_peaks[outcome.subject] = risk.score_latest()
     result.decisions.extend(engine.expire(store, now))
     result.decisions.sort(key=lambda decision: decision.at)

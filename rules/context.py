@@ -3,7 +3,8 @@
 The destination is classified lazily: most rules never look at it, destinations are mostly unique,
 and parsing each one would dominate the cost of a record. A check that needs it asks, and only then
 is it parsed (`destination_is` first tests the calling code on the string, which is exact for
-numbers written in E.164 since calling codes are prefix-free).
+numbers written in E.164 since calling codes are prefix-free, and then asks phonenumbers only whether
+the number is valid, which is half the work of classifying it).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from typing import TYPE_CHECKING
 
 from rules.cdr import Cdr
 from rules.inventory import Inventory
-from rules.numbers import NumberInfo, classify_with_region, strip_separators
-from rules.window import Window, window_of
+from rules.numbers import NumberInfo, classify_with_region, strip_separators, valid_calling_code
+from rules.state import fired_key
+from rules.window import Window, windows_for
 
 if TYPE_CHECKING:
     from rules.pack import Rule
@@ -23,11 +25,11 @@ if TYPE_CHECKING:
 class Call:
     """One record being judged. Built once per record and shared by every check."""
 
-    __slots__ = ("_destination", "cdr", "cli", "default_region", "hash_key", "inventory", "state", "subject")
+    __slots__ = ("_destination", "at", "cdr", "cli", "default_region", "hash_key", "inventory", "state", "subject")
 
     def __init__(self, cdr: Cdr, subject: str, cli: NumberInfo, inventory: Inventory | None,
                  state: SubjectState, default_region: str | None, hash_key: bytes = b"",
-                 destination: NumberInfo | None = None) -> None:
+                 destination: NumberInfo | None = None, at: float | None = None) -> None:
         self.cdr = cdr
         self.subject = subject
         self.cli = cli
@@ -36,6 +38,7 @@ class Call:
         self.default_region = default_region
         self.hash_key = hash_key  # keys the hashes of destinations kept in state
         self._destination = destination
+        self.at = cdr.started_at.timestamp() if at is None else at  # `started_at` in epoch seconds
 
     @property
     def destination(self) -> NumberInfo:
@@ -62,12 +65,29 @@ class Call:
                         return False
                 elif self.default_region is None:
                     return False  # written nationally, and no region to read it in
+            if raw.startswith("+"):  # read as written (no default region applies): validity is enough
+                return valid_calling_code(raw) == calling_code
         dest = self.destination
         return dest.valid and dest.calling_code == calling_code
 
     def window(self, rule: Rule) -> Window:
         """The rule's calendar day (in its zone) that this call falls in."""
-        return window_of(rule.window, rule.timezone, self.cdr.started_at)
+        return windows_for(rule.window, rule.timezone).at(self.at, self.cdr.started_at)
+
+    def threshold_ahead(self, rule: Rule) -> float | None:
+        """The lowest threshold of a threshold rule that an unscoped finding of this subject has not yet
+        passed in this call's window, or None when it passed them all.
+
+        A check whose value is costly may report instead any upper bound of it below this threshold:
+        the engine only compares values to thresholds, and a threshold passed again in the same window
+        makes no new decision.
+        """
+        key = self.window(rule).key
+        fired = self.state.fired
+        for threshold in rule.thresholds:
+            if fired_key(rule.id, threshold.severity, "{}", key, threshold.kind == "block") not in fired:
+                return threshold.at
+        return None
 
     def count(self, rule_id: str, window: Window) -> int:
         """Add this call to the rule's count in `window` and return the new count."""

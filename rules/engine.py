@@ -20,7 +20,7 @@ from rules.inventory import Inventory
 from rules.numbers import NumberInfo, classify, classify_with_region, subject_of
 from rules.pack import Rule, RulePack
 from rules.registry import Finding, RuleSpec, registry
-from rules.state import PRUNE_EVERY_S, DictState, SubjectState, call_key
+from rules.state import PRUNE_EVERY_S, DictState, SubjectState, call_key, fired_key
 from rules.window import Windows, windows_for
 
 DEFAULT_DEDUP_SECONDS = 48 * 3600
@@ -44,11 +44,14 @@ class Outcome:
 
 @dataclass(frozen=True)
 class _Bound:
-    """An enabled rule: its pack row, its registry entry and its window cache."""
+    """An enabled rule: its pack row, its registry entry and its window cache (one per zone and day)."""
 
     rule: Rule
     spec: RuleSpec
     windows: Windows | None
+
+
+_Step = tuple[Callable[[Call, Rule], "Finding | None"], Rule, _Bound]  # what `_apply` runs: check, row, rule
 
 
 class Engine:
@@ -84,9 +87,14 @@ class Engine:
         """Set (or replace, as a push does) the inventory: the rules that need one run only with one."""
         self._inventory = inventory
         active = [b for b in self._bound if inventory is not None or b.spec.inventory != "required"]
-        self._valid_cli = [b for b in active if b.spec.direction == "outbound" and b.spec.cli == "valid"]
-        self._invalid_cli = [b for b in active if b.spec.direction == "outbound" and b.spec.cli == "invalid"]
-        self._inbound = [b for b in active if b.spec.direction == "inbound"]
+
+        def steps(direction: str, cli: str | None = None) -> list[_Step]:
+            return [(b.spec.check, b.rule, b) for b in active
+                    if b.spec.direction == direction and cli in (None, b.spec.cli)]
+
+        self._valid_cli = steps("outbound", "valid")
+        self._invalid_cli = steps("outbound", "invalid")
+        self._inbound = steps("inbound")
 
     # -- routing -----------------------------------------------------------------------------
 
@@ -114,8 +122,11 @@ class Engine:
         """Judge one record against its subject's state: de-duplicate, lift the subject's blocks
         that are due, then apply the rules. `state` must be the state of `subject(cdr)`."""
         subject, info = self._route(cdr)
+        return self._process(cdr, state, subject, info, cdr.started_at.timestamp())
+
+    def _process(self, cdr: Cdr, state: SubjectState, subject: str, info: NumberInfo, now: float) -> Outcome:
+        """`process` once the record is routed (`subject`, `info`) and its time read (`now`, epoch s)."""
         outcome = Outcome("judged", subject)
-        now = cdr.started_at.timestamp()
         if now - state.pruned_at >= PRUNE_EVERY_S:
             state.prune(now, self.dedup_seconds)
         seen = call_key(cdr.call_id)
@@ -126,28 +137,29 @@ class Engine:
         state.seen[seen] = now
         if state.timed and min(state.timed.values()) <= now:
             outcome.decisions.extend(self.expire_subject(state, cdr.started_at))
-        if cdr.direction == "internal":
+        direction = cdr.direction
+        if direction == "outbound":
+            outcome.caller = info
+            call = Call(cdr, subject, info, self._inventory, state, self.default_region, self.hash_key, None, now)
+            self._apply(self._valid_cli if info.valid else self._invalid_cli, call, outcome)
+            outcome.destination = call.destination_classified
+            return outcome
+        if direction == "internal":
             outcome.status = "internal"
             return outcome
-        if cdr.direction == "inbound":
-            outcome.destination = info
-            call = Call(cdr, subject, UNCLASSIFIED, self.inventory, state, self.default_region, self.hash_key, info)
-            self._apply(self._inbound, call, outcome)
-            return outcome
-        outcome.caller = info
-        call = Call(cdr, subject, info, self.inventory, state, self.default_region, self.hash_key)
-        self._apply(self._valid_cli if info.valid else self._invalid_cli, call, outcome)
-        outcome.destination = call.destination_classified
+        outcome.destination = info
+        call = Call(cdr, subject, UNCLASSIFIED, self._inventory, state, self.default_region, self.hash_key, info, now)
+        self._apply(self._inbound, call, outcome)
         return outcome
 
-    def _apply(self, bound: list[_Bound], call: Call, outcome: Outcome) -> None:
-        for entry in bound:
-            spec = entry.spec
-            finding = spec.check(call, entry.rule)
+    def _apply(self, steps: list[_Step], call: Call, outcome: Outcome) -> None:
+        for check, rule, entry in steps:
+            finding = check(call, rule)
             if finding is None:
                 continue
             if finding.usage is not None and outcome.day_count is None:
                 outcome.day_count, outcome.daily_cap = finding.usage
+            spec = entry.spec
             if spec.kind == "alert":
                 self._alert(entry, entry.rule.severity or "", finding, None, call, outcome)
             elif spec.kind == "block":
@@ -158,8 +170,9 @@ class Engine:
     # -- emission policies -------------------------------------------------------------------
 
     def _thresholds(self, entry: _Bound, finding: Finding, call: Call, outcome: Outcome) -> None:
+        value = finding.value
         for threshold in entry.rule.thresholds:
-            if finding.value < threshold.at:
+            if value < threshold.at:
                 break
             if threshold.kind == "block":
                 self._timed_block(entry, threshold.severity, threshold.at, finding, call, outcome,
@@ -171,9 +184,9 @@ class Engine:
                outcome: Outcome) -> None:
         """Once per (rule, severity, scope, window)."""
         assert entry.windows is not None
-        window = entry.windows.of(call.cdr.started_at)
+        window = entry.windows.at(call.at, call.cdr.started_at)
         scope = scope_key(finding.scope) if finding.scope else "{}"
-        fired = f"{entry.rule.id}|{severity}|{scope}|{window.key}"
+        fired = fired_key(entry.rule.id, severity, scope, window.key)
         if fired in call.state.fired:
             return
         call.state.fired[fired] = window.end_ts
@@ -211,8 +224,8 @@ class Engine:
                      outcome: Outcome, message: Callable[[], str]) -> None:
         """A block with `until`: once per window, lifted when event time or the clock passes `until`."""
         assert entry.windows is not None
-        window = entry.windows.of(call.cdr.started_at)
-        fired = f"{entry.rule.id}|{severity}|{{}}|{window.key}|block"
+        window = entry.windows.at(call.at, call.cdr.started_at)
+        fired = fired_key(entry.rule.id, severity, "{}", window.key, block=True)
         state = call.state
         if fired in state.fired:
             return
@@ -268,16 +281,18 @@ class Engine:
     def judge(self, cdr: Cdr, store: DictState) -> Outcome:
         """`process` over an in-memory store (replay, tests, benchmarks): event time first lifts every
         subject's blocks that are due, then the record is judged against its subject's state."""
-        decisions = self.expire(store, cdr.started_at) if store.has_due(cdr.started_at.timestamp()) else []
-        subject = self.subject(cdr)
+        now = cdr.started_at.timestamp()
+        lifted = self.expire(store, cdr.started_at) if store.has_due(now) else None
+        subject, info = self._route(cdr)
         state = store.get(subject)
-        outcome = self.process(cdr, state)
-        if decisions:
-            outcome.decisions[:0] = decisions
-        if any(d.kind == "block" and d.until is not None for d in outcome.decisions):
+        outcome = self._process(cdr, state, subject, info, now)
+        decisions = outcome.decisions
+        if decisions and any(d.kind == "block" and d.until is not None for d in decisions):
             due = state.due()
             if due is not None:
                 store.note_due(subject, due)
+        if lifted:
+            decisions[:0] = lifted
         return outcome
 
     def stale_blocks(self, state: SubjectState) -> list[str]:

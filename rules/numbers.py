@@ -116,18 +116,36 @@ def _classify_stripped(stripped: str) -> NumberInfo:
     return _compute(stripped)
 
 
-def _compute(stripped: str) -> NumberInfo:
-    invalid = NumberInfo(None, False, None, None, "UNKNOWN", False, False, False, False)
+@lru_cache(maxsize=65_536)
+def valid_calling_code(raw: str) -> int | None:
+    """The calling code of `raw` if `classify(raw)` finds it valid, else None: the same phonenumbers
+    verdict without the number type and region lookups, for a check that asks only "a valid number of
+    this country?" of a destination (tests hold it equal to the reference)."""
+    parsed = _parse(strip_separators(raw))
+    return None if parsed is None or not parsed[2] else parsed[0].country_code
+
+
+def _parse(stripped: str) -> tuple[phonenumbers.PhoneNumber, str, bool] | None:
+    """phonenumbers' reading of an E.164-shaped string: (parsed, its E.164 form, valid), or None if it
+    has not the shape or does not parse. Valid means valid and written exactly in E.164."""
     if not E164_SHAPE.fullmatch(stripped):
-        return invalid
+        return None
     try:
         parsed = phonenumbers.parse(stripped, None)
     except phonenumbers.NumberParseException:
+        return None
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return parsed, e164, phonenumbers.is_valid_number(parsed) and e164 == stripped
+
+
+def _compute(stripped: str) -> NumberInfo:
+    invalid = NumberInfo(None, False, None, None, "UNKNOWN", False, False, False, False)
+    read = _parse(stripped)
+    if read is None:
         return invalid
+    parsed, e164, valid = read
     number_type = NUMBER_TYPE_NAMES.get(phonenumbers.number_type(parsed), "UNKNOWN")
     region = phonenumbers.region_code_for_number(parsed)
-    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-    valid = phonenumbers.is_valid_number(parsed) and e164 == stripped
     code = parsed.country_code
     if not valid:
         # Keep the calling code and region of a parsable-but-invalid number: the summary reports them.

@@ -30,10 +30,20 @@ class StateError(CidwatchError, ValueError):
     """A stored state this version cannot read (written by another version, or damaged)."""
 
 
+_CALL_HASH = hashlib.blake2b(digest_size=8)  # copied for each call id: cheaper than making one
+
+
 def call_key(call_id: str) -> int:
     """64-bit hash of a call id: the de-duplication memory holds no call id in clear, in 12 bytes."""
-    return int.from_bytes(hashlib.blake2b(call_id.encode("utf-8", "surrogatepass"), digest_size=8).digest(),
-                          "little", signed=True)
+    hasher = _CALL_HASH.copy()
+    hasher.update(call_id.encode("utf-8", "surrogatepass"))
+    return int.from_bytes(hasher.digest(), "little", signed=True)
+
+
+def fired_key(rule_id: str, severity: str, scope: str, window: str, block: bool = False) -> str:
+    """The mark in `SubjectState.fired` of a rule's decision made at one severity, for one scope (its
+    canonical text), in one window: an alert, or with `block` a time-boxed block."""
+    return f"{rule_id}|{severity}|{scope}|{window}|block" if block else f"{rule_id}|{severity}|{scope}|{window}"
 
 
 class SubjectState:

@@ -33,7 +33,10 @@ class Windows:
         self._days: dict[str, Window] = {}
 
     def of(self, moment: datetime) -> Window:
-        ts = moment.timestamp()
+        return self.at(moment.timestamp(), moment)
+
+    def at(self, ts: float, moment: datetime) -> Window:
+        """The window of `moment`, whose epoch seconds `ts` the caller already has."""
         last = self._last
         if last is not None and last.start_ts <= ts < last.end_ts:
             return last

@@ -95,6 +95,14 @@ def test_reference_is_phonenumbers_definition_of_e164(corpus):
             assert getattr(PhoneNumberType, info.number_type) == phonenumbers.number_type(parsed)
 
 
+def test_validity_alone_equals_the_reference(corpus):
+    """`valid_calling_code` (what `Call.destination_is` asks) gives the reference's validity and code."""
+    numbers.valid_calling_code.cache_clear()
+    for raw in corpus:
+        info = classify_reference(raw)
+        assert numbers.valid_calling_code(raw) == (info.calling_code if info.valid else None), raw
+
+
 def test_only_plus61_prefixes_can_be_australian(corpus):
     """The engine skips parsing destinations that cannot matter; calling codes are prefix-free."""
     for raw in corpus:

@@ -279,3 +279,51 @@ def test_running_score_equals_the_full_computation(seed: int) -> None:
         restored = RiskState.from_dict(state.to_dict(), config)
         assert restored.score_latest() == state.score_latest()
         assert restored.latest_value() == state.latest_value()
+
+
+@pytest.mark.parametrize("seed", [21, 22, 23, 24])
+def test_ceiling_bounds_the_score_until_it_is_computed_again(seed: int) -> None:
+    """`ceiling` and `bound_below` (what the engine compares to thresholds instead of scoring every call)
+    are never below the score, over many calls after the last score computed: bursts, gaps past the
+    window, late calls, the destination cap, few calls, and weights other than the defaults."""
+    import random
+
+    rng = random.Random(seed)
+    configs = [RiskConfig(), RiskConfig(distinct_cap=40, min_calls=3, min_answered=2),
+               RiskConfig(attestation_weights={"A": 0.5, "B": 0.5, "C": 0.5}, rejection_weights={603: 1, 608: 1}),
+               RiskConfig(attestation_weights={"A": 2.0, "B": 0.0, "C": 0.0}, volume_ramp=(0.01, 0.02))]
+    bounded = 0
+    for trial in range(24):
+        state = RiskState(configs[trial % len(configs)])
+        t = datetime(2026, 6, 1, tzinfo=UTC)
+        spacing = rng.choice((1, 10, 60, 600))
+        answer_rate, short_rate = rng.random(), rng.random()
+        for _ in range(rng.randint(100, 1500)):
+            t += timedelta(seconds=rng.expovariate(1 / spacing) if rng.random() > 0.01 else rng.choice((7200, 90_000)))
+            when = t - timedelta(seconds=rng.choice((0,) * 20 + (600, 40_000, 100_000)))
+            answered = rng.random() < answer_rate
+            state.add(when, answered, rng.uniform(0, 6) if rng.random() < short_rate else 90.0,
+                      rng.choice((None, 200, 486, 603, 607, 608)), rng.choice(("A", "B", "C", None)),
+                      f"d{rng.randint(0, rng.choice((10, 100, 10_000)))}")
+            ceiling = state.ceiling()
+            score = state.score_latest().score
+            if ceiling is not None:
+                bounded += 1
+                assert score <= ceiling
+            for limit in (20.0, 70.0, 85.0):
+                below = state.bound_below(limit)
+                assert below is None or score <= below < limit
+            if ceiling is None or rng.random() < 0.03:
+                state.latest_value()  # starts a new bound
+    assert bounded > 1000
+
+
+def test_few_calls_cannot_reach_the_warning() -> None:
+    # The worst 59 calls there can be (one burst, unanswered, 608, attestation C, all distinct) score
+    # 20 x 0.09 + 15 x 0.18 + 20 + 15 x 0 + 15 + 10 + 5 = 54.5; the bound from the count alone is below 70.
+    state = RiskState()
+    for i in range(59):
+        state.add(NOW + timedelta(seconds=i), False, 0.0, 608, "C", f"h:{i}")
+    assert state.latest_value() == 54.5
+    bound = state.bound_below(70.0)
+    assert bound is not None and 54.5 <= bound < 70.0
