@@ -14,7 +14,9 @@ it again and measures the seconds from the kill until the group's committed offs
 resumed). When every record is judged it prints: decisions lost (replay made them, the decisions topic
 lacks them), spurious (the topic has ids replay never made), duplicated (re-sent with the same id after
 a kill, which at-least-once allows), whether the compacted blocks topic read from the start says what
-replay says is blocked, and the resumption time after each kill.
+replay says is blocked, and for each kill: records sent and not yet judged then, records in the state
+table's changelog (what a restarted `--store memory` worker reads back before it judges) and the
+seconds until judging resumed.
 
 --takeover instead runs two workers and kills one (not restarted): the seconds until the survivor judges
 the dead one's partitions again, and the survivor's rate while it catches up with their backlog.
@@ -62,6 +64,7 @@ PREFIX = "faults."
 GROUP = f"{PREFIX}cidwatch"
 CDR = f"{PREFIX}cdr"
 BY_SUBJECT = f"{PREFIX}cdr.by-subject"
+CHANGELOG = f"{GROUP}-subjects-changelog"
 PARTITIONS = 8
 
 
@@ -84,6 +87,7 @@ class KillReport:
     at: float  # seconds since the first record was sent
     sent: int  # records sent by then
     behind: int  # records of the cdr topic not yet committed at the kill
+    changelog: int  # records in the state table's changelog at the kill (what a memory store re-reads)
     resumed_after: float | None  # seconds from the kill until judging resumed; None: nothing was left to judge
 
 
@@ -123,15 +127,16 @@ def kill_and_restart(w: Worker, bootstrap: str, started: float, producer: Produc
     sent = producer.sent
     kill(w)
     behind, before = lag(bootstrap)
+    changelog = total(end_offsets(bootstrap, CHANGELOG, PARTITIONS))
     w.start()
     if behind == 0 and producer.sent == len(producer.records):
         # Nothing left to judge: resumption cannot be seen; wait until the worker owns its partitions again.
         wait_for(lambda: any(group_assignment(bootstrap, GROUP).values()), 120, "the worker to rejoin", w, 0.5)
-        return KillReport(killed_at - started, sent, behind, None)
+        return KillReport(killed_at - started, sent, behind, changelog, None)
     resumed = wait_resumed(bootstrap, GROUP, CDR, set(range(PARTITIONS)), before, killed_at, timeout=120)
     if resumed is None:
         raise SystemExit(f"judging did not resume within 120 s of the kill\n{w.log_tail()}")
-    return KillReport(killed_at - started, sent, behind, resumed)
+    return KillReport(killed_at - started, sent, behind, changelog, resumed)
 
 
 def restarts(args: argparse.Namespace, bootstrap: str, tmp: Path, inventory: Path, producer: Producer,
@@ -148,10 +153,10 @@ def restarts(args: argparse.Namespace, bootstrap: str, tmp: Path, inventory: Pat
         time.sleep(rng.uniform(args.min_gap, args.max_gap))
         kills.append(kill_and_restart(w, bootstrap, started, producer))
         print(f"kill {i + 1}: {kills[-1]}", file=sys.stderr)
-    lines = [f"{'kill':>4} {'at s':>6} {'sent':>8} {'behind':>7} {'resumed after s':>16}"]
+    lines = [f"{'kill':>4} {'at s':>6} {'sent':>8} {'behind':>7} {'changelog':>9} {'resumed after s':>16}"]
     for i, k in enumerate(kills, 1):
         resumed = "-" if k.resumed_after is None else f"{k.resumed_after:.1f}"
-        lines.append(f"{i:4} {k.at:6.1f} {k.sent:8,} {k.behind:7,} {resumed:>16}")
+        lines.append(f"{i:4} {k.at:6.1f} {k.sent:8,} {k.behind:7,} {k.changelog:9,} {resumed:>16}")
     seen = [k.resumed_after for k in kills if k.resumed_after is not None]
     if seen:
         lines.append(f"judging resumed after a kill: median {statistics.median(seen):.1f} s, max {max(seen):.1f} s "
