@@ -541,6 +541,13 @@ class RiskState:
         distinct = self._distinct_latest()
         return score_totals(unpack(self._total), self._current_peak(), distinct, self.config)
 
+    def latest_inputs(self) -> tuple[int, int, int]:
+        """What `score_latest` scores, kept for later (`score_inputs`): the packed counters, the busiest
+        hour and the distinct destinations."""
+        if self.high_water is None:
+            return 0, 0, 0
+        return self._total, self._current_peak(), self._distinct_latest()
+
     def latest_time(self) -> datetime | None:
         """The start of the newest bucket: the event time `score_latest` scores at."""
         if self.high_water is None:
@@ -597,6 +604,12 @@ class RiskState:
             state._recent = sum(state._packed.get(i, 0) & MASK for i in range(state.high_water - span + 1,
                                                                                 state.high_water + 1))
         return state
+
+
+def score_inputs(inputs: tuple[int, int, int], config: RiskConfig) -> RiskScore:
+    """`score_latest` of the state `RiskState.latest_inputs` was taken from, when it was taken."""
+    total, peak_hour, distinct = inputs
+    return score_totals(unpack(total), peak_hour, distinct, config)
 
 
 def score_totals(totals: list[int], peak_hour: int, distinct: int, config: RiskConfig) -> RiskScore:
