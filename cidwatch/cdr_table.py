@@ -86,7 +86,10 @@ class CdrTable:
         table = pa.Table.from_batches(self._batches).unify_dictionaries()
         self._batches = []
         order = np.argsort(table.column("at").to_numpy(), kind="stable")
-        return table.take(order)
+        ordered = table.take(order)
+        del table
+        pa.default_memory_pool().release_unused()  # the unsorted copy's memory goes back to the system
+        return ordered
 
     def ordered(self) -> Iterator[Cdr]:
         """Every record, by `started_at` (stable)."""

@@ -150,14 +150,18 @@ def _start_worker(engine: bytes, assume_tz: tzinfo | None, parts: int) -> None:
     _WORKER.update(engine=pickle.loads(engine), assume_tz=assume_tz, parts=parts)  # noqa: S301 (our own bytes)
 
 
-def _read_part(path: Path, start: int, end: int, first_line: int) -> tuple[pa.RecordBatch, list[Reject], int]:
+def _read_part(engine: Engine, assume_tz: tzinfo | None, parts: int, path: Path, start: int, end: int,
+               first_line: int) -> tuple[pa.RecordBatch, list[Reject], int]:
     """One part of a JSON Lines file, validated: its records' columns (with their partitions), its
     rejects, and how many records it held."""
-    engine, parts = _WORKER["engine"], _WORKER["parts"]
     rejects: list[Reject] = []
     counted = _Counted(read_jsonl_part(path, start, end, first_line))
-    cdrs = list(_validate(counted, rejects, _WORKER["assume_tz"]))
+    cdrs = list(_validate(counted, rejects, assume_tz))
     return batch_of(cdrs, [partition(engine.subject(cdr), parts) for cdr in cdrs]), rejects, counted.count
+
+
+def _read_part_in_worker(path: Path, start: int, end: int, first_line: int) -> tuple[pa.RecordBatch, list[Reject], int]:
+    return _read_part(_WORKER["engine"], _WORKER["assume_tz"], _WORKER["parts"], path, start, end, first_line)
 
 
 def _judge_in_worker(table: pa.Table, index: np.ndarray, now: datetime, summary_zone: str) -> _Partition:
@@ -218,7 +222,6 @@ def _judge(engine: Engine, table: pa.Table, index: Sequence[int], now: datetime,
     found = _Partition()
     counts, callers, peaks, region = found.counts, found.callers, found.risk_peaks, engine.default_region
     judge, subjects = engine.judge, store.subjects
-    seconds = (table.column("at").to_numpy() / 1e6).tolist()  # each record's started_at.timestamp()
     for position, cdr in enumerate(cdrs_of(table)):
         if progress is not None and position & 0xFFF == 0xFFF:
             progress.update(0x1000)
@@ -255,7 +258,7 @@ def _judge(engine: Engine, table: pa.Table, index: Sequence[int], now: datetime,
         if found.first_call is None:
             found.first_call = (record, cdr.started_at)  # records come in time order
         found.last_call = (record, cdr.started_at)
-        stats.days[days.at(seconds[position], cdr.started_at).key] += 1
+        stats.days[days.of(cdr.started_at).key] += 1
         if outcome.daily_cap is not None:
             stats.daily_cap = outcome.daily_cap
         risk = subjects[subject].risk
@@ -356,6 +359,7 @@ def run_engine(records: CdrTable, engine: Engine, result: ReplayResult, now: dat
     index = np.flatnonzero(parts == 0)
     mine = table.take(index)
     del table, parts
+    pa.default_memory_pool().release_unused()
     progress = tqdm(desc=f"replay (1 of {workers} partitions)", unit="cdr", total=mine.num_rows,
                     disable=len(seconds) <= PROGRESS_THRESHOLD)
     found = [_judge(engine, mine, index, now, result.summary_zone, progress)]
@@ -421,21 +425,26 @@ def replay_files(
     workers: int | None = None,
 ) -> ReplayResult:
     """Replay canonical files: JSON Lines read in parts and validated by `workers` processes (default:
-    the cores available) when the input is large, CSV and Parquet read here a chunk at a time."""
+    the cores available; this one and workers - 1 others) when the input is large, CSV and Parquet
+    read here a chunk at a time."""
     workers = default_workers() if workers is None else max(1, workers)
     size = sum(path.stat().st_size for path in paths if canonical_kind(path) == "jsonl")
     if workers <= 1 or size < PARALLEL_BYTES:
         return replay(canonical_records(paths), engine, assume_tz, now, summary_zone)
     result = ReplayResult(summary_zone=summary_zone)
     records = CdrTable()
-    with _pool(engine, assume_tz, workers, workers) as pool:
+    with _pool(engine, assume_tz, workers - 1, workers) as pool:
         for path in paths:
             if canonical_kind(path) != "jsonl":
                 load_records(read_canonical(path), result, assume_tz, records, engine, workers)
                 continue
-            futures = [pool.submit(_read_part, path, start, end, line) for start, end, line in _jsonl_parts(path)]
-            for future in futures:
-                batch, rejects, read = future.result()
+            parts = list(_jsonl_parts(path))
+            # The other processes read their parts ahead; this one reads every `workers`-th part.
+            futures = {number: pool.submit(_read_part_in_worker, path, *part) for number, part in enumerate(parts)
+                       if number % workers}
+            for number, part in enumerate(parts):
+                batch, rejects, read = futures.pop(number).result() if number % workers else _read_part(
+                    engine, assume_tz, workers, path, *part)
                 records.add_batch(batch)
                 result.rejects.extend(rejects)
                 result.counts["read"] += read
