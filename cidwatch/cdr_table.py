@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -95,6 +96,47 @@ class CdrTable:
         """Every record, by `started_at` (stable)."""
         return cdrs_of(self.sorted_table())
 
+    def partition_files(self, parts: int, folder: Path) -> tuple[list[Path], np.ndarray]:
+        """Every record, by `started_at` (stable), split by its `part` into one Arrow file per partition
+        in `folder`, written a chunk at a time, each record with `record`, its place in that order;
+        and every record's time (epoch seconds) in that order. The table lets its batches go: what
+        is judged is read back a chunk at a time (`file_chunks`), so memory holds no copy of it."""
+        self._freeze()
+        table = pa.Table.from_batches(self._batches or [batch_of([], [])]).unify_dictionaries()
+        self._batches = []
+        at = table.column("at").to_numpy()
+        order = np.argsort(at, kind="stable")
+        seconds = at[order] / 1e6  # equal to each record's started_at.timestamp()
+        part = table.column("part").to_numpy()[order]
+        schema = table.schema.append(pa.field("record", pa.int64()))
+        paths = []
+        for number in range(parts):
+            places = np.flatnonzero(part == number)
+            path = folder / f"partition-{number}.arrow"
+            with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+                for start in range(0, len(places), CHUNK):
+                    chunk = places[start:start + CHUNK]
+                    writer.write_table(table.take(order[chunk]).append_column("record", pa.array(chunk)))
+            paths.append(path)
+        del table
+        pa.default_memory_pool().release_unused()
+        return paths, seconds
+
+
+def table_chunks(table: pa.Table) -> Iterator[tuple[pa.Table, Sequence[int]]]:
+    """A sorted table a chunk at a time, with each record's place in it."""
+    for start in range(0, table.num_rows, CHUNK):
+        yield table.slice(start, CHUNK), range(start, min(start + CHUNK, table.num_rows))
+
+
+def file_chunks(path: Path) -> Iterator[tuple[pa.Table, Sequence[int]]]:
+    """A partition file of `CdrTable.partition_files` a chunk at a time, with each record's place."""
+    with pa.OSFile(str(path)) as source:
+        reader = pa.ipc.open_file(source)
+        for number in range(reader.num_record_batches):
+            batch = reader.get_batch(number)
+            yield pa.Table.from_batches([batch]), batch.column("record").to_numpy().tolist()
+
 
 def _values(column: pa.ChunkedArray) -> list:
     """A column as Python values; a dictionary-encoded one decoded by hand (pyarrow's `to_pylist` of
@@ -111,7 +153,7 @@ def _values(column: pa.ChunkedArray) -> list:
 
 
 def cdrs_of(table: pa.Table) -> Iterator[Cdr]:
-    """The table's records as `Cdr` objects, in its order, built one chunk at a time."""
+    """The table's records as `Cdr` objects, in its order, built one chunk at a time (keep chunks small)."""
     for start in range(0, table.num_rows, CHUNK):
         part = table.slice(start, CHUNK)
         columns = [_values(part.column(name)) for name in (*TEXT, "at", "direction", "answered", "duration", "sip",

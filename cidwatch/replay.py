@@ -20,6 +20,7 @@ import json
 import multiprocessing
 import os
 import pickle
+import tempfile
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -36,17 +37,17 @@ import pandas as pd
 import pyarrow as pa
 from tqdm import tqdm
 
-from cidwatch.cdr_table import CdrTable, batch_of, cdrs_of
+from cidwatch.cdr_table import CdrTable, batch_of, cdrs_of, file_chunks, table_chunks
 from cidwatch.inputs import RawRecord, canonical_kind, read_canonical, read_jsonl_part
 from rules.cdr import Cdr, CdrError, parse_cdr
 from rules.decision import Decision, decision_id
-from rules.engine import Engine
+from rules.engine import Engine, Outcome
 from rules.inventory import Inventory
 from rules.numbers import classify_with_region, strip_separators
 from rules.registry import inventory_clauses
 from rules.risk import RiskConfig, RiskScore, score_inputs
-from rules.state import DictState
-from rules.window import windows_for
+from rules.state import DictState, SubjectState
+from rules.window import Windows, windows_for
 
 PROGRESS_THRESHOLD = 100_000
 SUMMARY_ZONE = "Europe/Paris"
@@ -164,8 +165,8 @@ def _read_part_in_worker(path: Path, start: int, end: int, first_line: int) -> t
     return _read_part(_WORKER["engine"], _WORKER["assume_tz"], _WORKER["parts"], path, start, end, first_line)
 
 
-def _judge_in_worker(table: pa.Table, index: np.ndarray, now: datetime, summary_zone: str) -> _Partition:
-    return _judge(_WORKER["engine"], table, index, now, summary_zone, None)
+def _judge_in_worker(path: Path, now: datetime, summary_zone: str) -> _Partition:
+    return _judge(_WORKER["engine"], file_chunks(path), now, summary_zone, None)
 
 
 def _pool(engine: Engine, assume_tz: tzinfo | None, processes: int, parts: int) -> ProcessPoolExecutor:
@@ -214,67 +215,70 @@ class _Partition:
     last_call: tuple[int, datetime] | None = None
 
 
-def _judge(engine: Engine, table: pa.Table, index: Sequence[int], now: datetime, summary_zone: str,
+def _judge(engine: Engine, chunks: Iterable[tuple[pa.Table, Sequence[int]]], now: datetime, summary_zone: str,
            progress: tqdm | None) -> _Partition:
-    """Judge a partition's records (`table`, sorted; `index`: each one's place among all the records)."""
+    """Judge a partition's records (`chunks` of them, sorted, with each one's place among all the records)."""
     store = DictState()
     days = windows_for("local_day", summary_zone)
     found = _Partition()
-    counts, callers, peaks, region = found.counts, found.callers, found.risk_peaks, engine.default_region
-    judge, subjects = engine.judge, store.subjects
-    for position, cdr in enumerate(cdrs_of(table)):
-        if progress is not None and position & 0xFFF == 0xFFF:
-            progress.update(0x1000)
-        record = int(index[position])
-        outcome = judge(cdr, store)
-        if outcome.decisions:
-            own = 0
-            for decision in outcome.decisions:
-                found.decisions.append(decision)
-                if decision.kind == "unblock":
-                    found.places.append(None)
-                    continue
-                found.places.append((record, 1, own))
-                own += 1
-                if decision.kind == "block" and decision.until is not None:
-                    found.timed.append((record, outcome.subject, decision.until.timestamp(), decision.block_key,
-                                        decision_id("unblock", decision.id)))
-        status, direction = outcome.status, cdr.direction
-        if status == "duplicate":
-            counts["duplicates"] += 1
-            continue
-        counts[direction] += 1
-        if direction != "internal" and _unclassified(cdr.destination, region):
-            counts["unclassified_destinations"] += 1
-        if status != "judged" or direction != "outbound":
-            continue
-        subject = outcome.subject
-        entry = callers.get(subject)
-        if entry is None:
-            entry = callers[subject] = (record, CallerStats())
-        stats = entry[1]
-        stats.calls += 1
-        stats.answered += cdr.answered
-        if found.first_call is None:
-            found.first_call = (record, cdr.started_at)  # records come in time order
-        found.last_call = (record, cdr.started_at)
-        stats.days[days.of(cdr.started_at).key] += 1
-        if outcome.daily_cap is not None:
-            stats.daily_cap = outcome.daily_cap
-        risk = subjects[subject].risk
-        if risk is not None:
-            peak = peaks.get(subject)
-            # The bound spares scoring a call that cannot beat the peak: scores are multiples of 0.1.
-            if peak is None:
-                peaks[subject] = (record, risk.latest_value(), risk.latest_inputs(), risk.config)
-            elif risk.bound_below(peak[1] + 0.05) is None and risk.latest_value() > peak[1]:
-                peaks[subject] = (peak[0], risk.latest_value(), risk.latest_inputs(), risk.config)
+    judge, subjects, region = engine.judge, store.subjects, engine.default_region
+    for chunk, places in chunks:
+        if progress is not None:
+            progress.update(chunk.num_rows)
+        for record, cdr in zip(places, cdrs_of(chunk), strict=True):
+            _judge_one(record, cdr, judge(cdr, store), found, subjects, days, region)
     final = engine.expire(store, now)
     found.decisions += final
     found.places += [None] * len(final)
-    if progress is not None:
-        progress.update(table.num_rows & 0xFFF)
     return found
+
+
+def _judge_one(record: int, cdr: Cdr, outcome: Outcome, found: _Partition, subjects: dict[str, SubjectState],
+               days: Windows, region: str | None) -> None:
+    """What replay keeps of one record's outcome (`record`: its place among all the records)."""
+    if outcome.decisions:
+        own = 0
+        for decision in outcome.decisions:
+            found.decisions.append(decision)
+            if decision.kind == "unblock":
+                found.places.append(None)
+                continue
+            found.places.append((record, 1, own))
+            own += 1
+            if decision.kind == "block" and decision.until is not None:
+                found.timed.append((record, outcome.subject, decision.until.timestamp(), decision.block_key,
+                                    decision_id("unblock", decision.id)))
+    counts = found.counts
+    status, direction = outcome.status, cdr.direction
+    if status == "duplicate":
+        counts["duplicates"] += 1
+        return
+    counts[direction] += 1
+    if direction != "internal" and _unclassified(cdr.destination, region):
+        counts["unclassified_destinations"] += 1
+    if status != "judged" or direction != "outbound":
+        return
+    subject = outcome.subject
+    entry = found.callers.get(subject)
+    if entry is None:
+        entry = found.callers[subject] = (record, CallerStats())
+    stats = entry[1]
+    stats.calls += 1
+    stats.answered += cdr.answered
+    if found.first_call is None:
+        found.first_call = (record, cdr.started_at)  # records come in time order
+    found.last_call = (record, cdr.started_at)
+    stats.days[days.of(cdr.started_at).key] += 1
+    if outcome.daily_cap is not None:
+        stats.daily_cap = outcome.daily_cap
+    risk = subjects[subject].risk
+    if risk is not None:
+        peak = found.risk_peaks.get(subject)
+        # The bound spares scoring a call that cannot beat the peak: scores are multiples of 0.1.
+        if peak is None:
+            found.risk_peaks[subject] = (record, risk.latest_value(), risk.latest_inputs(), risk.config)
+        elif risk.bound_below(peak[1] + 0.05) is None and risk.latest_value() > peak[1]:
+            found.risk_peaks[subject] = (peak[0], risk.latest_value(), risk.latest_inputs(), risk.config)
 
 
 def _unclassified(destination: str, default_region: str | None) -> bool:
@@ -340,32 +344,25 @@ def _unblock_order(seconds: np.ndarray, timed: list[tuple[int, str, float, str, 
 def run_engine(records: CdrTable, engine: Engine, result: ReplayResult, now: datetime, workers: int = 1,
                pool: Executor | None = None) -> None:
     """Feed records in `started_at` order (stable), then let the wall clock lift what is due; with
-    `workers` > 1, by partitions of subjects, judged in `pool` (all but the first, judged here)."""
-    table = records.sorted_table()
+    `workers` > 1, by partitions of subjects, judged in `pool` (all but the first, judged here) from
+    files, so that no process holds the records while it judges them."""
     if workers <= 1:
+        table = records.sorted_table()
         progress = tqdm(desc="replay", unit="cdr", total=table.num_rows, disable=table.num_rows <= PROGRESS_THRESHOLD)
-        found = [_judge(engine, table, range(table.num_rows), now, result.summary_zone, progress)]
+        found = [_judge(engine, table_chunks(table), now, result.summary_zone, progress)]
         progress.close()
         _merge(found, None, result)
         return
-    if "part" not in table.column_names or pool is None:
-        raise ValueError("run_engine: several workers need records loaded with their partitions, and a pool")
-    parts = table.column("part").to_numpy()
-    seconds = table.column("at").to_numpy() / 1e6
-    futures = []
-    for number in range(1, workers):
-        index = np.flatnonzero(parts == number)
-        futures.append(pool.submit(_judge_in_worker, table.take(index), index, now, result.summary_zone))
-    index = np.flatnonzero(parts == 0)
-    mine = table.take(index)
-    del table, parts
-    pa.default_memory_pool().release_unused()
-    progress = tqdm(desc=f"replay (1 of {workers} partitions)", unit="cdr", total=mine.num_rows,
-                    disable=len(seconds) <= PROGRESS_THRESHOLD)
-    found = [_judge(engine, mine, index, now, result.summary_zone, progress)]
-    progress.close()
-    del mine
-    found += [future.result() for future in futures]
+    if pool is None:
+        raise ValueError("run_engine: several workers need a pool")
+    with tempfile.TemporaryDirectory(prefix="cidwatch-replay-") as folder:
+        paths, seconds = records.partition_files(workers, Path(folder))
+        futures = [pool.submit(_judge_in_worker, path, now, result.summary_zone) for path in paths[1:]]
+        progress = tqdm(desc=f"replay (1 of {workers} partitions)", unit="cdr", total=len(seconds) // workers,
+                        disable=len(seconds) <= PROGRESS_THRESHOLD)
+        found = [_judge(engine, file_chunks(paths[0]), now, result.summary_zone, progress)]
+        progress.close()
+        found += [future.result() for future in futures]
     _merge(found, _unblock_order(seconds, [entry for part in found for entry in part.timed], now.timestamp()),
            result)
 

@@ -35,6 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dedup-hours", type=float, default=48.0,
                         help="how long a call_id is remembered for de-duplication, in event time (default 48)")
     parser.add_argument("--report", action="store_true", help="also write DIR/report.html (plots, embedded)")
+    parser.add_argument("--workers", type=int, metavar="N", default=None,
+                        help="processes that read and judge a large input (env CIDWATCH_REPLAY_WORKERS; default: "
+                        "the cores available)")
     parser.set_defaults(func=run)
 
 
@@ -88,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     assume_tz = assume_zone(args.assume_tz)
     try:  # records are read as the replay goes: memory follows its state, not the input's size
         if args.format == "canonical":
-            result = replay_files(args.inputs, engine, assume_tz)
+            result = replay_files(args.inputs, engine, assume_tz, workers=args.workers)
         else:
             result = replay(source_records(args.inputs, args.format, args.profile, skipped), engine, assume_tz)
     except InputError as exc:
