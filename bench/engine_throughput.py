@@ -307,6 +307,8 @@ def _fmt(value: float | None, fmt: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=1_000_000, help="CDRs to generate (default 1,000,000)")
+    parser.add_argument("--days", type=float, default=3, help="days the CDRs are spread over (default 3; the state "
+                        "replay keeps grows with the calls of a day, the columns it sorts with the records)")
     parser.add_argument("--baseline", metavar="REV", help="baseline revision (default: origin/main if it exists, "
                         "else HEAD)")
     parser.add_argument("--no-baseline", action="store_true", help="measure the current tree only")
@@ -336,12 +338,12 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     try:
         t0 = time.perf_counter()
-        data = write_jsonl(work / "bench.jsonl", args.records)
+        data = write_jsonl(work / "bench.jsonl", args.records, days=args.days)
         inventory = write_inventory(work / "inventory.yaml")
         generated_s = time.perf_counter() - t0
         inventory_size = len(Path(inventory).read_text().split("- number:")) - 1
-        print(f"{args.records:,} CDRs ({data.stat().st_size / 1e6:.0f} MB JSONL) and {inventory_size:,} inventory "
-              f"numbers generated in {generated_s:.1f} s into {work}")
+        print(f"{args.records:,} CDRs over {args.days:g} days ({data.stat().st_size / 1e6:.0f} MB JSONL) and "
+              f"{inventory_size:,} inventory numbers generated in {generated_s:.1f} s into {work}")
         print(f"current tree:  {REPO}")
         print(f"baseline tree: {base_tree} ({base_label})" if base_tree else "baseline: none (--no-baseline)")
         print("measuring the current tree ...", flush=True)
