@@ -158,7 +158,15 @@ def _read_part(engine: Engine, assume_tz: tzinfo | None, parts: int, path: Path,
     rejects: list[Reject] = []
     counted = _Counted(read_jsonl_part(path, start, end, first_line))
     cdrs = list(_validate(counted, rejects, assume_tz))
-    return batch_of(cdrs, [partition(engine.subject(cdr), parts) for cdr in cdrs]), rejects, counted.count
+    known: dict[tuple[str, str], int] = {}  # a caller ID (or our number called) is routed once per part
+    places = []
+    for cdr in cdrs:
+        route = (cdr.direction, cdr.destination if cdr.direction == "inbound" else cdr.caller_id)
+        place = known.get(route)
+        if place is None:
+            place = known[route] = partition(engine.subject(cdr), parts)
+        places.append(place)
+    return batch_of(cdrs, places), rejects, counted.count
 
 
 def _read_part_in_worker(path: Path, start: int, end: int, first_line: int) -> tuple[pa.RecordBatch, list[Reject], int]:
