@@ -444,12 +444,16 @@ def replay_files(
                 load_records(read_canonical(path), result, assume_tz, records, engine, workers)
                 continue
             parts = list(_jsonl_parts(path))
-            # The other processes read their parts ahead; this one reads every `workers`-th part.
-            futures = {number: pool.submit(_read_part_in_worker, path, *part) for number, part in enumerate(parts)
-                       if number % workers}
-            for number, part in enumerate(parts):
-                batch, rejects, read = futures.pop(number).result() if number % workers else _read_part(
-                    engine, assume_tz, workers, path, *part)
+            # The other processes take parts from the front, this one from the back: they meet where
+            # the work is shared evenly, whatever each one's speed.
+            futures = [pool.submit(_read_part_in_worker, path, *part) for part in parts]
+            read_here: dict[int, tuple[pa.RecordBatch, list[Reject], int]] = {}
+            for number in reversed(range(len(parts))):
+                if not futures[number].cancel():
+                    break  # taken by another process already, and so are the parts before it
+                read_here[number] = _read_part(engine, assume_tz, workers, path, *parts[number])
+            for number, future in enumerate(futures):
+                batch, rejects, read = read_here.pop(number) if number in read_here else future.result()
                 records.add_batch(batch)
                 result.rejects.extend(rejects)
                 result.counts["read"] += read
