@@ -35,6 +35,8 @@ ATTESTATION_INDEX = {"A": ATT_A, "B": ATT_B, "C": ATT_C}
 FIELD = 40
 MASK = (1 << FIELD) - 1
 ONE = tuple(1 << FIELD * i for i in range(COUNTERS))
+ONE_CALL, ONE_ANSWERED, ONE_ANSWERED_SHORT = ONE[CALLS], ONE[CALLS] + ONE[ANSWERED], \
+    ONE[CALLS] + ONE[ANSWERED] + ONE[SHORT]  # what one call adds (answered or not, short or not)
 REJECTION_ONE = {code: ONE[i] for code, i in REJECTION_INDEX.items()}
 ATTESTATION_ONE = {letter: ONE[i] for letter, i in ATTESTATION_INDEX.items()}
 
@@ -270,9 +272,7 @@ class RiskState:
             self.late += 1
             return False
         # Count it in its bucket and in the running sums.
-        delta = ONE[CALLS]
-        if answered:
-            delta += ONE[ANSWERED] + ONE[SHORT] if duration_s < c.short_call_s else ONE[ANSWERED]
+        delta = (ONE_ANSWERED_SHORT if duration_s < c.short_call_s else ONE_ANSWERED) if answered else ONE_CALL
         if sip_code is not None:
             delta += REJECTION_ONE.get(sip_code, 0)
         if attestation:
@@ -301,7 +301,19 @@ class RiskState:
                 self._peak = None
         hasher = self._hasher.copy()
         hasher.update(destination.encode("utf-8", "surrogatepass"))
-        self._remember(math.floor(seconds / c.slot_s), int.from_bytes(hasher.digest(), "big"))
+        value, slot = int.from_bytes(hasher.digest(), "big"), math.floor(seconds / c.slot_s)
+        seen = self.seen
+        known = seen.get(value)
+        if known is None and len(seen) < c.distinct_cap:  # a new destination (the common case, written out)
+            seen[value] = slot
+            members = self._slots.get(slot)
+            if members is None:
+                self._slots[slot] = [value]
+                self._new_slot(slot)
+            else:
+                members.append(value)
+        elif known is None or slot > known:
+            self._remember(slot, value)
         self._latest = None
         self._changes += 1
         return True
