@@ -1,6 +1,7 @@
 """Rule-engine throughput of the current tree against a baseline revision, measured in the same run.
 
 Run: .venv/bin/python bench/engine_throughput.py [--records N] [--baseline REV | --no-baseline] [--keep DIR]
+                                                 [--replay-only]
 
 Generates N CDRs (default 1,000,000) with bench/generate.py into a JSONL file, plus its number
 inventory (YAML), then measures, for the current tree and for the baseline tree (a git worktree of
@@ -9,8 +10,10 @@ run as a subprocess in each tree so both run identical bench code:
 
 (a) the engine alone: the records parsed into CDR objects first (not timed), then
     `for cdr in cdrs: engine.process(cdr, state)` over in-memory state (DictState), timed;
-(b) `python -m cidwatch replay FILE --inventory INV --out DIR` end to end: wall time, peak RSS
-    (/usr/bin/time -v, else getrusage of a wrapper process) and CDRs/s;
+(b) `python -m cidwatch replay FILE --inventory INV --out DIR` end to end: wall time, CDRs/s, peak RSS
+    of its largest process (/usr/bin/time -v, else getrusage of a wrapper process) and, where /proc
+    exists, the peak of the RSS of all its processes together (a replay may start worker processes;
+    sampled every 0.25 s);
 (c) the decisions of (b) by rule and kind in both trees, and whether the two decisions.jsonl files
     hold the same set of decision ids.
 
@@ -27,6 +30,7 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -131,17 +135,62 @@ def worker_main(args: argparse.Namespace) -> int:
 # -- orchestrator ----------------------------------------------------------------------------------------
 
 
-def measure(tree: Path, data: Path, inventory: Path, out: Path) -> dict:
+class TreeRss:
+    """The most memory this process's descendants held at once (the sum of their RSS), sampled."""
+
+    def __init__(self, every: float = 0.25) -> None:
+        self.peak_mb: float | None = 0.0 if Path("/proc/self/statm").exists() else None
+        self._every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> TreeRss:
+        if self.peak_mb is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _sample(self) -> None:
+        me, page = os.getpid(), os.sysconf("SC_PAGE_SIZE")
+        while not self._stop.wait(self._every):
+            parents, rss = {}, {}
+            for entry in os.listdir("/proc"):
+                if not entry.isdigit():
+                    continue
+                try:
+                    stat = Path(f"/proc/{entry}/stat").read_text()
+                    statm = Path(f"/proc/{entry}/statm").read_text()
+                    parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+                    rss[int(entry)] = int(statm.split()[1]) * page
+                except (OSError, ValueError, IndexError):
+                    continue
+            total = 0
+            for pid, size in rss.items():
+                ancestor = parents.get(pid)
+                while ancestor is not None and ancestor != me:
+                    ancestor = parents.get(ancestor)
+                if ancestor == me:
+                    total += size
+            assert self.peak_mb is not None
+            self.peak_mb = max(self.peak_mb, total / 2**20)
+
+
+def measure(tree: Path, data: Path, inventory: Path, out: Path, loop_too: bool = True) -> dict:
     """(a) the in-process loop and (b) replay, for one tree, each in a fresh subprocess."""
     from bench.baseline import python_command, run_in
 
     figures: dict = {"tree": str(tree)}
-    loop = run_in(tree, [str(SCRIPT), "--worker", "--data", str(data), "--inventory", str(inventory)])
-    marked = [line for line in loop.stdout.splitlines() if line.startswith(RESULT_MARK)]
-    if marked:
-        figures.update(json.loads(marked[-1][len(RESULT_MARK):]))
-    else:
-        figures["error"] = f"engine loop exited {loop.returncode}: {_tail(loop.stderr or loop.stdout)}"
+    if loop_too:
+        loop = run_in(tree, [str(SCRIPT), "--worker", "--data", str(data), "--inventory", str(inventory)])
+        marked = [line for line in loop.stdout.splitlines() if line.startswith(RESULT_MARK)]
+        if marked:
+            figures.update(json.loads(marked[-1][len(RESULT_MARK):]))
+        else:
+            figures["error"] = f"engine loop exited {loop.returncode}: {_tail(loop.stderr or loop.stdout)}"
     if figures.get("error"):
         print(f"  {tree}: {figures['error']}", file=sys.stderr)
     for module in figures.get("foreign_modules", []):
@@ -149,11 +198,13 @@ def measure(tree: Path, data: Path, inventory: Path, out: Path) -> dict:
 
     replay_argv = ["-m", "cidwatch", "replay", str(data), "--inventory", str(inventory), "--out", str(out)]
     t0 = time.perf_counter()
-    if Path(TIME_V).exists():
-        replay = run_in(tree, replay_argv, prefix=[TIME_V, "-v"])
-    else:  # the wrapper imports nothing of the project; the replay it starts is isolated
-        replay = run_in(tree, ["-c", RUSAGE_WRAPPER, *python_command(replay_argv)[1:]], isolate=False)
+    with TreeRss() as tree_rss:
+        if Path(TIME_V).exists():
+            replay = run_in(tree, replay_argv, prefix=[TIME_V, "-v"])
+        else:  # the wrapper imports nothing of the project; the replay it starts is isolated
+            replay = run_in(tree, ["-c", RUSAGE_WRAPPER, *python_command(replay_argv)[1:]], isolate=False)
     figures["replay_s"] = time.perf_counter() - t0
+    figures["replay_tree_rss_mb"] = tree_rss.peak_mb
     figures["replay_exit"] = replay.returncode
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", replay.stderr)
     own_stderr = re.split(r"^\s*Command (?:being timed|exited)|^Maximum resident set size", replay.stderr,
@@ -200,6 +251,8 @@ def print_report(n: int, current: dict, baseline: dict | None, baseline_label: s
          baseline and _ok_replay(baseline, baseline.get("replay_s")), "{:.2f}"),
         ("replay peak RSS, MB", _ok_replay(current, current.get("replay_rss_mb")),
          baseline and _ok_replay(baseline, baseline.get("replay_rss_mb")), "{:,.0f}"),
+        ("replay peak RSS, all processes, MB", _ok_replay(current, current.get("replay_tree_rss_mb")),
+         baseline and _ok_replay(baseline, baseline.get("replay_tree_rss_mb")), "{:,.0f}"),
         ("decisions (replay)", _total(current.get("replay_decisions")),
          baseline and _total(baseline.get("replay_decisions")), "{:,}"),
         ("decisions (engine loop)", _total(current.get("loop_decisions")),
@@ -254,11 +307,15 @@ def _fmt(value: float | None, fmt: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=1_000_000, help="CDRs to generate (default 1,000,000)")
+    parser.add_argument("--days", type=float, default=3, help="days the CDRs are spread over (default 3; the state "
+                        "replay keeps grows with the calls of a day, the columns it sorts with the records)")
     parser.add_argument("--baseline", metavar="REV", help="baseline revision (default: origin/main if it exists, "
                         "else HEAD)")
     parser.add_argument("--no-baseline", action="store_true", help="measure the current tree only")
     parser.add_argument("--keep", type=Path, metavar="DIR", help="write the data and replay outputs to DIR and "
                         "keep them (default: a temporary directory, deleted)")
+    parser.add_argument("--replay-only", action="store_true", help="skip the engine loop (it holds every CDR as "
+                        "an object: several GB for millions)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--inventory", type=Path, help=argparse.SUPPRESS)
@@ -281,20 +338,20 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     try:
         t0 = time.perf_counter()
-        data = write_jsonl(work / "bench.jsonl", args.records)
+        data = write_jsonl(work / "bench.jsonl", args.records, days=args.days)
         inventory = write_inventory(work / "inventory.yaml")
         generated_s = time.perf_counter() - t0
         inventory_size = len(Path(inventory).read_text().split("- number:")) - 1
-        print(f"{args.records:,} CDRs ({data.stat().st_size / 1e6:.0f} MB JSONL) and {inventory_size:,} inventory "
-              f"numbers generated in {generated_s:.1f} s into {work}")
+        print(f"{args.records:,} CDRs over {args.days:g} days ({data.stat().st_size / 1e6:.0f} MB JSONL) and "
+              f"{inventory_size:,} inventory numbers generated in {generated_s:.1f} s into {work}")
         print(f"current tree:  {REPO}")
         print(f"baseline tree: {base_tree} ({base_label})" if base_tree else "baseline: none (--no-baseline)")
         print("measuring the current tree ...", flush=True)
-        current = measure(REPO, data, inventory, work / "out-current")
+        current = measure(REPO, data, inventory, work / "out-current", not args.replay_only)
         baseline = None
         if base_tree is not None:
             print("measuring the baseline tree ...", flush=True)
-            baseline = measure(base_tree, data, inventory, work / "out-baseline")
+            baseline = measure(base_tree, data, inventory, work / "out-baseline", not args.replay_only)
         print_report(args.records, current, baseline, base_label)
         print(f"\nrun on {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; compare the ratios, not the "
               "absolute figures, across runs")

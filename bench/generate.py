@@ -284,15 +284,15 @@ def _pool(seed: int, clis: int) -> Pool:
     return Pool(tuple(ordered), tuple(cum), targets, frozenset(cli.number for cli in unlisted))
 
 
-def cdrs(n: int, clis: int = 3000, seed: int = 1) -> Iterator[dict]:
-    """n canonical CDR dicts over 3 days from 2026-06-01 06:00 UTC, in started_at order."""
+def cdrs(n: int, clis: int = 3000, seed: int = 1, days: float = 3) -> Iterator[dict]:
+    """n canonical CDR dicts over `days` days (3 unless told) from 2026-06-01 06:00 UTC, in started_at order."""
     pool = _pool(seed, clis)
     plans = _blocks()
     regular, toll_free, foreign = plans.regular, plans.toll_free, plans.foreign
     targets = pool.inbound_targets
     rng = random.Random(seed)
     rand, expovariate = rng.random, rng.expovariate
-    step = SPAN / max(n, 1)
+    step = (SPAN if days == 3 else timedelta(days=days)) / max(n, 1)
     start = START.replace(tzinfo=None)  # formatted with a "Z" below
     failures = (480, 486, 487, 603, 608)
     inbound = Cli("", "", "FR", "inbound")  # the call profile of inbound calls
@@ -323,10 +323,10 @@ def cdrs(n: int, clis: int = 3000, seed: int = 1) -> Iterator[dict]:
             }
 
 
-def write_jsonl(path: Path, n: int, seed: int = 1, clis: int = 3000) -> Path:
+def write_jsonl(path: Path, n: int, seed: int = 1, clis: int = 3000, days: float = 3) -> Path:
     path = Path(path)
     with path.open("w") as handle:
-        for record in cdrs(n, clis=clis, seed=seed):
+        for record in cdrs(n, clis=clis, seed=seed, days=days):
             handle.write(json.dumps(record) + "\n")
     return path
 

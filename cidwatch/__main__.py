@@ -2,4 +2,5 @@ import sys
 
 from cidwatch.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not when a worker process of `replay` imports it (multiprocessing spawn)
+    sys.exit(main())

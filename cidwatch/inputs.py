@@ -8,6 +8,7 @@ cell that is not UTF-8 reaches `parse_cdr` as text with lone surrogates, which i
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from rules.cdr import CdrError, parse_json
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 CSV_SUFFIXES = (".csv",)
 PARQUET_SUFFIXES = (".parquet", ".pq")
+CHUNK_ROWS = 65_536  # CSV and Parquet rows turned into records at a time
 
 
 class InputError(ValueError):
@@ -59,9 +61,17 @@ def read_canonical(path: Path) -> Iterator[RawRecord]:
         yield from _read_parquet(path)
 
 
-def _read_jsonl(path: Path) -> Iterator[RawRecord]:
+def read_jsonl_part(path: Path, start: int, end: int, first_line: int) -> Iterator[RawRecord]:
+    """The records of a JSON Lines file's lines from byte `start` to byte `end` (both where a line
+    starts, or the end of the file), numbered from `first_line`: how replay reads a file in parts."""
+    return _read_jsonl(path, start, end, first_line)
+
+
+def _read_jsonl(path: Path, start: int = 0, end: int | None = None, first_line: int = 1) -> Iterator[RawRecord]:
     with path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
+        handle.seek(start)
+        lines = handle if end is None else io.BytesIO(handle.read(end - start))
+        for number, line in enumerate(lines, start=first_line):
             if not line.strip():
                 continue
             where = f"line {number}"
@@ -82,14 +92,16 @@ def _read_jsonl(path: Path) -> Iterator[RawRecord]:
 
 
 def _read_csv(path: Path) -> Iterator[RawRecord]:
+    offset = 0
     try:
         # object, not str: pandas' Arrow-backed strings refuse the surrogate escapes of undecodable bytes
-        frame = pd.read_csv(path, dtype=object, keep_default_na=False, encoding="utf-8",
-                            encoding_errors="surrogateescape")
+        for frame in pd.read_csv(path, dtype=object, keep_default_na=False, encoding="utf-8",
+                                 encoding_errors="surrogateescape", chunksize=CHUNK_ROWS):
+            for row in frame.to_dict("records"):
+                yield RawRecord(str(path), f"line {offset + 2}", row)
+                offset += 1
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise InputError(f"{path}: not a readable CSV file: {exc}") from exc
-    for offset, row in enumerate(frame.to_dict("records")):
-        yield RawRecord(str(path), f"line {offset + 2}", row)
 
 
 def _read_parquet(path: Path) -> Iterator[RawRecord]:
@@ -97,5 +109,6 @@ def _read_parquet(path: Path) -> Iterator[RawRecord]:
         frame = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises several unrelated types for a bad file
         raise InputError(f"{path}: not a readable Parquet file: {exc}") from exc
-    for offset, row in enumerate(frame.to_dict("records")):
-        yield RawRecord(str(path), f"row {offset + 1}", row)
+    for start in range(0, len(frame), CHUNK_ROWS):  # one chunk of dicts at a time
+        for offset, row in enumerate(frame.iloc[start:start + CHUNK_ROWS].to_dict("records"), start=start):
+            yield RawRecord(str(path), f"row {offset + 1}", row)

@@ -5,35 +5,54 @@ Records are validated as they are read, held in columns (`CdrTable`), ordered by
 drives time-boxed unblocks, and the wall clock is looked at once, at the end of the input. What the
 summary and report need is counted as the records pass (per caller ID, per caller ID and local day),
 so memory follows the number of caller IDs and days, not the number of records.
+
+Large inputs use every core, as the stream uses several workers. JSON Lines files are read and
+validated in parts by worker processes (`rules.cdr.parse_cdr` in each; parts come back in order, as
+columns and rejects). The engine's state is one value per subject, so the sorted records are split
+by subject into partitions judged in parallel, the stream's partitioning by subject; the only thing
+a single pass shares between subjects is when a time-boxed block's unblock is emitted, and the merge
+rebuilds that order (`_unblock_order`), so the output is the single pass's, decision for decision.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+import pickle
+import tempfile
+import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
+from heapq import heappop, heappush
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 from tqdm import tqdm
 
-from cidwatch.cdr_table import CdrTable
-from cidwatch.inputs import RawRecord, read_canonical
+from cidwatch.cdr_table import CdrTable, batch_of, cdrs_of, file_chunks, table_chunks
+from cidwatch.inputs import RawRecord, canonical_kind, read_canonical, read_jsonl_part
 from rules.cdr import Cdr, CdrError, parse_cdr
-from rules.decision import Decision
+from rules.decision import Decision, decision_id
 from rules.engine import Engine, Outcome
 from rules.inventory import Inventory
 from rules.numbers import classify_with_region, strip_separators
 from rules.registry import inventory_clauses
-from rules.risk import RiskScore
-from rules.state import DictState
-from rules.window import windows_for
+from rules.risk import RiskConfig, RiskScore, score_inputs
+from rules.state import DictState, SubjectState
+from rules.window import Windows, windows_for
 
 PROGRESS_THRESHOLD = 100_000
 SUMMARY_ZONE = "Europe/Paris"
+PART_BYTES = 16 << 20  # JSON Lines read in parts of about this size by the worker processes
+PARALLEL_BYTES = 2 * PART_BYTES  # smaller inputs are read, and judged, in this process
 
 
 @dataclass
@@ -70,73 +89,316 @@ class ReplayResult:
     last_call: datetime | None = None
 
 
-def load_records(items: Iterable[RawRecord], result: ReplayResult, assume_tz: tzinfo | None) -> CdrTable:
+def default_workers() -> int:
+    """Processes for a large replay: the cores this process may use (env CIDWATCH_REPLAY_WORKERS)."""
+    configured = os.environ.get("CIDWATCH_REPLAY_WORKERS")
+    if configured:
+        return max(1, int(configured))
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def partition(subject: str, parts: int) -> int:
+    """The engine partition of a subject (any fixed function of the subject would do)."""
+    return zlib.crc32(subject.encode("utf-8", "surrogatepass")) % parts if parts > 1 else 0
+
+
+def _validate(items: Iterable[RawRecord], rejects: list[Reject], assume_tz: tzinfo | None) -> Iterator[Cdr]:
     """Validate raw records into CDRs; every failure becomes a reject with file, line and field."""
-    table = CdrTable()
     for item in items:
-        result.counts["read"] += 1
         if item.error is not None:
             field_name, _, reason = item.error.partition(": ")
-            result.rejects.append(Reject(item.file, item.location, field_name, reason))
+            rejects.append(Reject(item.file, item.location, field_name, reason))
             continue
         try:
-            table.append(parse_cdr(item.value, assume_tz))
+            yield parse_cdr(item.value, assume_tz)
         except CdrError as exc:
-            result.rejects.append(Reject(item.file, item.location, exc.field, exc.reason))
+            rejects.append(Reject(item.file, item.location, exc.field, exc.reason))
+
+
+def load_records(items: Iterable[RawRecord], result: ReplayResult, assume_tz: tzinfo | None,
+                 table: CdrTable | None = None, engine: Engine | None = None, parts: int = 1) -> CdrTable:
+    """Validate raw records into CDRs (in `table`, with their engine partition when `parts` > 1)."""
+    table = CdrTable() if table is None else table
+    counted = _Counted(items)
+    for cdr in _validate(counted, result.rejects, assume_tz):
+        table.append(cdr, partition(engine.subject(cdr), parts) if engine is not None and parts > 1 else None)
+    result.counts["read"] += counted.count
     return table
 
 
-def run_engine(records: CdrTable, engine: Engine, result: ReplayResult, now: datetime) -> None:
-    """Feed records in `started_at` order (stable), then let the wall clock lift what is due."""
+class _Counted:
+    """An iterable that counts what passes through it."""
+
+    def __init__(self, items: Iterable[RawRecord]) -> None:
+        self.items, self.count = items, 0
+
+    def __iter__(self) -> Iterator[RawRecord]:
+        for item in self.items:
+            self.count += 1
+            yield item
+
+
+# -- worker processes --------------------------------------------------------------------------
+
+_WORKER: dict[str, Any] = {}  # in a worker process: its engine, assume_tz and partition count
+
+
+def _start_worker(engine: bytes, assume_tz: tzinfo | None, parts: int) -> None:
+    """A worker's set-up: `engine` pickled, `parts` the engine partitions."""
+    from rules.registry import registry
+
+    registry()  # every check module, before the engine's references to some of them are unpickled
+    _WORKER.update(engine=pickle.loads(engine), assume_tz=assume_tz, parts=parts)  # noqa: S301 (our own bytes)
+
+
+def _read_part(engine: Engine, assume_tz: tzinfo | None, parts: int, path: Path, start: int, end: int,
+               first_line: int) -> tuple[pa.RecordBatch, list[Reject], int]:
+    """One part of a JSON Lines file, validated: its records' columns (with their partitions), its
+    rejects, and how many records it held."""
+    rejects: list[Reject] = []
+    counted = _Counted(read_jsonl_part(path, start, end, first_line))
+    cdrs = list(_validate(counted, rejects, assume_tz))
+    known: dict[tuple[str, str], int] = {}  # a caller ID (or our number called) is routed once per part
+    places = []
+    for cdr in cdrs:
+        route = (cdr.direction, cdr.destination if cdr.direction == "inbound" else cdr.caller_id)
+        place = known.get(route)
+        if place is None:
+            place = known[route] = partition(engine.subject(cdr), parts)
+        places.append(place)
+    return batch_of(cdrs, places), rejects, counted.count
+
+
+def _read_part_in_worker(path: Path, start: int, end: int, first_line: int) -> tuple[pa.RecordBatch, list[Reject], int]:
+    return _read_part(_WORKER["engine"], _WORKER["assume_tz"], _WORKER["parts"], path, start, end, first_line)
+
+
+def _judge_in_worker(path: Path, now: datetime, summary_zone: str) -> _Partition:
+    return _judge(_WORKER["engine"], file_chunks(path), now, summary_zone, None)
+
+
+def _pool(engine: Engine, assume_tz: tzinfo | None, processes: int, parts: int) -> ProcessPoolExecutor:
+    # spawn: a fresh interpreter, never a fork of this one (pyarrow keeps threads).
+    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_start_worker, initargs=(pickle.dumps(engine), assume_tz, parts))
+
+
+def _jsonl_parts(path: Path, size: int = PART_BYTES) -> Iterator[tuple[int, int, int]]:
+    """(start, end, first line) of parts of about `size` bytes, each ending where a line ends."""
+    start, line = 0, 1
+    with path.open("rb") as handle:
+        while True:
+            block = handle.read(size)
+            if not block:
+                return
+            tail = handle.readline()  # finish the line the block stops in
+            end = start + len(block) + len(tail)
+            yield start, end, line
+            line += block.count(b"\n") + tail.count(b"\n")
+            start = end
+
+
+# -- the engine ----------------------------------------------------------------------------------
+
+
+Place = tuple[int, int, int]  # where a single pass emits a decision: (record, 0 lifted | 1 its own, n)
+
+
+@dataclass
+class _Partition:
+    """What judging one partition of the records found. `decisions` in the order they were emitted,
+    each with its place in a single pass over all the records (`places`): (record, 1, n) for the n-th
+    of that record's own decisions, None for unblocks, which `_unblock_order` places from the
+    time-boxed blocks made (`timed`)."""
+
+    decisions: list[Decision] = field(default_factory=list)
+    places: list[Place | None] = field(default_factory=list)
+    timed: list[tuple[int, str, float, str, str]] = field(default_factory=list)  # record, subject, until,
+    #                                                                              key, id of its unblock
+    counts: Counter[str] = field(default_factory=Counter)
+    callers: dict[str, tuple[int, CallerStats]] = field(default_factory=dict)  # CLI -> (first record, stats)
+    # CLI -> (first record, highest score, what scores it with its breakdown, the model's config)
+    risk_peaks: dict[str, tuple[int, float, tuple[int, int, int], RiskConfig]] = field(default_factory=dict)
+    first_call: tuple[int, datetime] | None = None
+    last_call: tuple[int, datetime] | None = None
+
+
+def _judge(engine: Engine, chunks: Iterable[tuple[pa.Table, Sequence[int]]], now: datetime, summary_zone: str,
+           progress: tqdm | None) -> _Partition:
+    """Judge a partition's records (`chunks` of them, sorted, with each one's place among all the records)."""
     store = DictState()
-    days = windows_for("local_day", result.summary_zone)
-    progress = tqdm(records.ordered(), desc="replay", unit="cdr", total=len(records),
-                    disable=len(records) <= PROGRESS_THRESHOLD)
-    for cdr in progress:
-        outcome = engine.judge(cdr, store)
-        if outcome.decisions:
-            result.decisions.extend(outcome.decisions)
-        _count(outcome.status, cdr, engine, result)
-        if outcome.status == "judged" and cdr.direction == "outbound":
-            _tally(result, outcome, cdr, days.of(cdr.started_at).key)
-            risk = store.get(outcome.subject).risk
-            if risk is not None:
-                peak = result.risk_peaks.get(outcome.subject)
-                # The bound spares scoring a call that cannot beat the peak (most calls).
-                if peak is None or (risk.bound_below(peak.score) is None and risk.latest_value() > peak.score):
-                    result.risk_peaks[outcome.subject] = risk.score_latest()
-    result.decisions.extend(engine.expire(store, now))
-    result.decisions.sort(key=lambda decision: decision.at)
+    days = windows_for("local_day", summary_zone)
+    found = _Partition()
+    judge, subjects, region = engine.judge, store.subjects, engine.default_region
+    for chunk, places in chunks:
+        if progress is not None:
+            progress.update(chunk.num_rows)
+        for record, cdr in zip(places, cdrs_of(chunk), strict=True):
+            _judge_one(record, cdr, judge(cdr, store), found, subjects, days, region)
+    final = engine.expire(store, now)
+    found.decisions += final
+    found.places += [None] * len(final)
+    return found
 
 
-def _tally(result: ReplayResult, outcome: Outcome, cdr: Cdr, day: str) -> None:
-    stats = result.callers.get(outcome.subject)
-    if stats is None:
-        stats = result.callers[outcome.subject] = CallerStats()
+def _judge_one(record: int, cdr: Cdr, outcome: Outcome, found: _Partition, subjects: dict[str, SubjectState],
+               days: Windows, region: str | None) -> None:
+    """What replay keeps of one record's outcome (`record`: its place among all the records)."""
+    if outcome.decisions:
+        own = 0
+        for decision in outcome.decisions:
+            found.decisions.append(decision)
+            if decision.kind == "unblock":
+                found.places.append(None)
+                continue
+            found.places.append((record, 1, own))
+            own += 1
+            if decision.kind == "block" and decision.until is not None:
+                found.timed.append((record, outcome.subject, decision.until.timestamp(), decision.block_key,
+                                    decision_id("unblock", decision.id)))
+    counts = found.counts
+    status, direction = outcome.status, cdr.direction
+    if status == "duplicate":
+        counts["duplicates"] += 1
+        return
+    counts[direction] += 1
+    if direction != "internal" and _unclassified(cdr.destination, region):
+        counts["unclassified_destinations"] += 1
+    if status != "judged" or direction != "outbound":
+        return
+    subject = outcome.subject
+    entry = found.callers.get(subject)
+    if entry is None:
+        entry = found.callers[subject] = (record, CallerStats())
+    stats = entry[1]
     stats.calls += 1
     stats.answered += cdr.answered
-    if result.first_call is None:
-        result.first_call = cdr.started_at  # records come in time order
-    result.last_call = cdr.started_at
-    stats.days[day] += 1
+    if found.first_call is None:
+        found.first_call = (record, cdr.started_at)  # records come in time order
+    found.last_call = (record, cdr.started_at)
+    stats.days[days.of(cdr.started_at).key] += 1
     if outcome.daily_cap is not None:
         stats.daily_cap = outcome.daily_cap
-
-
-def _count(status: str, cdr: Cdr, engine: Engine, result: ReplayResult) -> None:
-    if status == "duplicate":
-        result.counts["duplicates"] += 1
-        return
-    result.counts[cdr.direction] += 1
-    if cdr.direction != "internal" and _unclassified(cdr.destination, engine.default_region):
-        result.counts["unclassified_destinations"] += 1
+    risk = subjects[subject].risk
+    if risk is not None:
+        peak = found.risk_peaks.get(subject)
+        # The bound spares scoring a call that cannot beat the peak: scores are multiples of 0.1.
+        if peak is None:
+            found.risk_peaks[subject] = (record, risk.latest_value(), risk.latest_inputs(), risk.config)
+        elif risk.bound_below(peak[1] + 0.05) is None and risk.latest_value() > peak[1]:
+            found.risk_peaks[subject] = (peak[0], risk.latest_value(), risk.latest_inputs(), risk.config)
 
 
 def _unclassified(destination: str, default_region: str | None) -> bool:
     """A destination not written in E.164 that the default region (if any) could not normalise."""
-    if strip_separators(destination).startswith("+"):
+    if destination[:1] == "+" or strip_separators(destination).startswith("+"):
         return False
     return default_region is None or not classify_with_region(destination, default_region).valid
+
+
+def _unblock_order(seconds: np.ndarray, timed: list[tuple[int, str, float, str, str]], now: float) -> dict[str, Place]:
+    """Where a single pass over all the records emits each unblock: (record, 0, n) for the n-th unblock
+    lifted before that record is judged ((len(seconds), 0, n): by the wall clock at the end), by the
+    unblock's id.
+
+    That pass lifts, before each record, every subject's time-boxed blocks due by the record's time:
+    subjects in the order of their entries in `DictState`'s index of due blocks ((until, subject),
+    an entry added when a block is made and after each lifting while blocks remain), each subject's
+    blocks by (until, key). This replays that index over the blocks the partitions made.
+    """
+    heap: list[tuple[float, str]] = []
+    held: dict[str, dict[str, tuple[float, str]]] = {}  # subject -> block key -> (until, id of its unblock)
+    order: dict[str, Place] = {}
+    count = len(seconds)
+
+    def lift(record: int, moment: float) -> None:
+        due: list[str] = []
+        while heap and heap[0][0] <= moment:
+            subject = heappop(heap)[1]
+            if subject not in due:
+                due.append(subject)
+        emitted = 0
+        for subject in due:
+            blocks = held.get(subject, {})
+            for _until, key in sorted((until, key) for key, (until, _) in blocks.items() if until <= moment):
+                order[blocks.pop(key)[1]] = (record, 0, emitted)
+                emitted += 1
+            if blocks:
+                heappush(heap, (min(until for until, _ in blocks.values()), subject))
+
+    def lift_until(last: int, start: int) -> int:
+        """Lift what records start..last lift; the next record that may lift something."""
+        while heap:
+            record = start + int(np.searchsorted(seconds[start:], heap[0][0], side="left"))
+            if record > last:
+                break
+            lift(record, float(seconds[record]))
+            start = record + 1
+        return start
+
+    start = 0
+    for record, made in groupby(sorted(timed), key=lambda entry: entry[0]):
+        start = lift_until(record, start)
+        for _, subject, until, key, unblock in made:
+            blocks = held.setdefault(subject, {})
+            blocks[key] = (until, unblock)
+        heappush(heap, (min(until for until, _ in blocks.values()), subject))
+        start = max(start, record + 1)
+    lift_until(count - 1, start)
+    lift(count, now)
+    return order
+
+
+def run_engine(records: CdrTable, engine: Engine, result: ReplayResult, now: datetime, workers: int = 1,
+               pool: Executor | None = None) -> None:
+    """Feed records in `started_at` order (stable), then let the wall clock lift what is due; with
+    `workers` > 1, by partitions of subjects, judged in `pool` (all but the first, judged here) from
+    files, so that no process holds the records while it judges them."""
+    if workers <= 1:
+        table = records.sorted_table()
+        progress = tqdm(desc="replay", unit="cdr", total=table.num_rows, disable=table.num_rows <= PROGRESS_THRESHOLD)
+        found = [_judge(engine, table_chunks(table), now, result.summary_zone, progress)]
+        progress.close()
+        _merge(found, None, result)
+        return
+    if pool is None:
+        raise ValueError("run_engine: several workers need a pool")
+    with tempfile.TemporaryDirectory(prefix="cidwatch-replay-") as folder:
+        paths, seconds = records.partition_files(workers, Path(folder))
+        futures = [pool.submit(_judge_in_worker, path, now, result.summary_zone) for path in paths[1:]]
+        progress = tqdm(desc=f"replay (1 of {workers} partitions)", unit="cdr", total=len(seconds) // workers,
+                        disable=len(seconds) <= PROGRESS_THRESHOLD)
+        found = [_judge(engine, file_chunks(paths[0]), now, result.summary_zone, progress)]
+        progress.close()
+        found += [future.result() for future in futures]
+    _merge(found, _unblock_order(seconds, [entry for part in found for entry in part.timed], now.timestamp()),
+           result)
+
+
+def _merge(found: list[_Partition], order: dict[str, Place] | None, result: ReplayResult) -> None:
+    """The partitions' findings as one pass over all the records would have made them: decisions in
+    the order it emits them, then (stable) by time."""
+    if order is None:  # one partition: the order it emitted them in
+        (part,) = found
+        decisions = part.decisions
+    else:
+        placed = [(place or order[decision.id], decision) for part in found
+                  for place, decision in zip(part.places, part.decisions, strict=True)]
+        placed.sort(key=lambda entry: entry[0])
+        decisions = [decision for _, decision in placed]
+    decisions.sort(key=lambda decision: decision.at)
+    result.decisions.extend(decisions)
+    for part in found:
+        result.counts.update(part.counts)
+    callers = sorted((entry for part in found for entry in part.callers.items()), key=lambda item: item[1][0])
+    result.callers.update((cli, stats) for cli, (_, stats) in callers)
+    peaks = sorted((entry for part in found for entry in part.risk_peaks.items()), key=lambda item: item[1][0])
+    result.risk_peaks.update((cli, score_inputs(inputs, config)) for cli, (_, _, inputs, config) in peaks)
+    firsts = [part.first_call for part in found if part.first_call is not None]
+    lasts = [part.last_call for part in found if part.last_call is not None]
+    if firsts:
+        result.first_call = min(firsts, key=lambda entry: entry[0])[1]
+        result.last_call = max(lasts, key=lambda entry: entry[0])[1]
 
 
 def replay(
@@ -145,10 +407,57 @@ def replay(
     assume_tz: tzinfo | None = None,
     now: datetime | None = None,
     summary_zone: str = SUMMARY_ZONE,
+    workers: int = 1,
 ) -> ReplayResult:
+    """Replay records from any source (adapters, tests), read in this process; the engine in
+    `workers` processes."""
     result = ReplayResult(summary_zone=summary_zone)
-    records = load_records(raw, result, assume_tz)
-    run_engine(records, engine, result, now or datetime.now(UTC))
+    records = load_records(raw, result, assume_tz, engine=engine, parts=workers)
+    if workers <= 1:
+        run_engine(records, engine, result, now or datetime.now(UTC))
+        return result
+    with _pool(engine, assume_tz, workers - 1, workers) as pool:
+        run_engine(records, engine, result, now or datetime.now(UTC), workers, pool)
+    return result
+
+
+def replay_files(
+    paths: Sequence[Path],
+    engine: Engine,
+    assume_tz: tzinfo | None = None,
+    now: datetime | None = None,
+    summary_zone: str = SUMMARY_ZONE,
+    workers: int | None = None,
+) -> ReplayResult:
+    """Replay canonical files: JSON Lines read in parts and validated by `workers` processes (default:
+    the cores available; this one and workers - 1 others) when the input is large, CSV and Parquet
+    read here a chunk at a time."""
+    workers = default_workers() if workers is None else max(1, workers)
+    size = sum(path.stat().st_size for path in paths if canonical_kind(path) == "jsonl")
+    if workers <= 1 or size < PARALLEL_BYTES:
+        return replay(canonical_records(paths), engine, assume_tz, now, summary_zone)
+    result = ReplayResult(summary_zone=summary_zone)
+    records = CdrTable()
+    with _pool(engine, assume_tz, workers - 1, workers) as pool:
+        for path in paths:
+            if canonical_kind(path) != "jsonl":
+                load_records(read_canonical(path), result, assume_tz, records, engine, workers)
+                continue
+            parts = list(_jsonl_parts(path))
+            # The other processes take parts from the front, this one from the back: they meet where
+            # the work is shared evenly, whatever each one's speed.
+            futures = [pool.submit(_read_part_in_worker, path, *part) for part in parts]
+            read_here: dict[int, tuple[pa.RecordBatch, list[Reject], int]] = {}
+            for number in reversed(range(len(parts))):
+                if not futures[number].cancel():
+                    break  # taken by another process already, and so are the parts before it
+                read_here[number] = _read_part(engine, assume_tz, workers, path, *parts[number])
+            for number, future in enumerate(futures):
+                batch, rejects, read = read_here.pop(number) if number in read_here else future.result()
+                records.add_batch(batch)
+                result.rejects.extend(rejects)
+                result.counts["read"] += read
+        run_engine(records, engine, result, now or datetime.now(UTC), workers, pool)
     return result
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cidwatch.cli import CliError
 from cidwatch.inputs import InputError, RawRecord
-from cidwatch.replay import canonical_records, replay, summary_lines, write_outputs
+from cidwatch.replay import canonical_records, replay, replay_files, summary_lines, write_outputs
 from rules.cdr import CdrError, zone
 from rules.engine import Engine
 from rules.inventory import Inventory, InventoryError, load_inventory
@@ -35,6 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dedup-hours", type=float, default=48.0,
                         help="how long a call_id is remembered for de-duplication, in event time (default 48)")
     parser.add_argument("--report", action="store_true", help="also write DIR/report.html (plots, embedded)")
+    parser.add_argument("--workers", type=int, metavar="N", default=None,
+                        help="processes that read and judge a large input (env CIDWATCH_REPLAY_WORKERS; default: "
+                        "the cores available)")
     parser.set_defaults(func=run)
 
 
@@ -85,11 +88,14 @@ def run(args: argparse.Namespace) -> int:
         if not path.is_file():
             raise CliError(f"{path}: no such file")
     skipped: Counter[str] = Counter()
-    try:
-        raw = list(source_records(args.inputs, args.format, args.profile, skipped))
+    assume_tz = assume_zone(args.assume_tz)
+    try:  # records are read as the replay goes: memory follows its state, not the input's size
+        if args.format == "canonical":
+            result = replay_files(args.inputs, engine, assume_tz, workers=args.workers)
+        else:
+            result = replay(source_records(args.inputs, args.format, args.profile, skipped), engine, assume_tz)
     except InputError as exc:
         raise CliError(str(exc)) from exc
-    result = replay(raw, engine, assume_zone(args.assume_tz))
     result.skipped.update(skipped)
     summary = write_outputs(result, args.out)
     if args.report:

@@ -76,6 +76,7 @@ class Engine:
                        for rule_id, spec in specs.items() if rule_id in pack.rules]
         self._by_id = {b.rule.id: b for b in self._bound}
         self._subjects: dict[str, tuple[str, NumberInfo]] = {}
+        self._block_keys: dict[tuple[str, ...], str] = {}
         self.inventory = inventory
 
     @property
@@ -203,11 +204,17 @@ class Engine:
     def _standing_block(self, entry: _Bound, finding: Finding, call: Call, outcome: Outcome) -> None:
         """Once per (rule, caller ID, scope) until its unblock; episodes keep the ids of later ones apart."""
         caller_id = finding.subject or call.subject
-        scope = dict(finding.scope)
-        key = block_key(caller_id, entry.rule.id, scope)
+        # A CLI that breaks a block rule breaks it on every call: its key is made once (JSON of the scope).
+        memo = (caller_id, entry.rule.id, *finding.scope.items())
+        key = self._block_keys.get(memo)
+        if key is None:
+            if len(self._block_keys) >= 65_536:
+                self._block_keys.clear()
+            key = self._block_keys[memo] = block_key(caller_id, entry.rule.id, dict(finding.scope))
         state = call.state
         if key in state.blocks:
             return
+        scope = dict(finding.scope)
         episode = state.episodes.get(key, 0) + 1
         state.episodes[key] = episode
         cdr = call.cdr

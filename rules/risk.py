@@ -35,6 +35,8 @@ ATTESTATION_INDEX = {"A": ATT_A, "B": ATT_B, "C": ATT_C}
 FIELD = 40
 MASK = (1 << FIELD) - 1
 ONE = tuple(1 << FIELD * i for i in range(COUNTERS))
+ONE_CALL, ONE_ANSWERED, ONE_ANSWERED_SHORT = ONE[CALLS], ONE[CALLS] + ONE[ANSWERED], \
+    ONE[CALLS] + ONE[ANSWERED] + ONE[SHORT]  # what one call adds (answered or not, short or not)
 REJECTION_ONE = {code: ONE[i] for code, i in REJECTION_INDEX.items()}
 ATTESTATION_ONE = {letter: ONE[i] for letter, i in ATTESTATION_INDEX.items()}
 
@@ -270,9 +272,7 @@ class RiskState:
             self.late += 1
             return False
         # Count it in its bucket and in the running sums.
-        delta = ONE[CALLS]
-        if answered:
-            delta += ONE[ANSWERED] + ONE[SHORT] if duration_s < c.short_call_s else ONE[ANSWERED]
+        delta = (ONE_ANSWERED_SHORT if duration_s < c.short_call_s else ONE_ANSWERED) if answered else ONE_CALL
         if sip_code is not None:
             delta += REJECTION_ONE.get(sip_code, 0)
         if attestation:
@@ -301,7 +301,19 @@ class RiskState:
                 self._peak = None
         hasher = self._hasher.copy()
         hasher.update(destination.encode("utf-8", "surrogatepass"))
-        self._remember(math.floor(seconds / c.slot_s), int.from_bytes(hasher.digest(), "big"))
+        value, slot = int.from_bytes(hasher.digest(), "big"), math.floor(seconds / c.slot_s)
+        seen = self.seen
+        known = seen.get(value)
+        if known is None and len(seen) < c.distinct_cap:  # a new destination (the common case, written out)
+            seen[value] = slot
+            members = self._slots.get(slot)
+            if members is None:
+                self._slots[slot] = [value]
+                self._new_slot(slot)
+            else:
+                members.append(value)
+        elif known is None or slot > known:
+            self._remember(slot, value)
         self._latest = None
         self._changes += 1
         return True
@@ -541,6 +553,13 @@ class RiskState:
         distinct = self._distinct_latest()
         return score_totals(unpack(self._total), self._current_peak(), distinct, self.config)
 
+    def latest_inputs(self) -> tuple[int, int, int]:
+        """What `score_latest` scores, kept for later (`score_inputs`): the packed counters, the busiest
+        hour and the distinct destinations."""
+        if self.high_water is None:
+            return 0, 0, 0
+        return self._total, self._current_peak(), self._distinct_latest()
+
     def latest_time(self) -> datetime | None:
         """The start of the newest bucket: the event time `score_latest` scores at."""
         if self.high_water is None:
@@ -597,6 +616,12 @@ class RiskState:
             state._recent = sum(state._packed.get(i, 0) & MASK for i in range(state.high_water - span + 1,
                                                                                 state.high_water + 1))
         return state
+
+
+def score_inputs(inputs: tuple[int, int, int], config: RiskConfig) -> RiskScore:
+    """`score_latest` of the state `RiskState.latest_inputs` was taken from, when it was taken."""
+    total, peak_hour, distinct = inputs
+    return score_totals(unpack(total), peak_hour, distinct, config)
 
 
 def score_totals(totals: list[int], peak_hour: int, distinct: int, config: RiskConfig) -> RiskScore:

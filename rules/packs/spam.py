@@ -8,7 +8,7 @@ from typing import Any
 
 from rules.context import Call
 from rules.pack import Rule, Threshold
-from rules.registry import Finding, rule
+from rules.registry import NO_SCOPE, Finding, rule
 from rules.risk import RiskConfig, RiskState
 
 
@@ -44,4 +44,4 @@ def label_risk(call: Call, rule: Rule) -> Finding:
         return (f"Spam-label risk of caller ID {number} is {score.score:g}/100 over the last 24 h ({breakdown}); "
                 "analytics engines are likely to label its calls.")
 
-    return Finding(message, value=value, count=calls, usage=(calls, rule.config.daily_calls_guidance))
+    return Finding(message, NO_SCOPE, value, calls, None, (calls, rule.config.daily_calls_guidance))
