@@ -282,10 +282,11 @@ def _judge_one(record: int, cdr: Cdr, outcome: Outcome, found: _Partition, subje
     risk = subjects[subject].risk
     if risk is not None:
         peak = found.risk_peaks.get(subject)
-        # The bound spares scoring a call that cannot beat the peak: scores are multiples of 0.1.
+        # The bound spares scoring a call that cannot beat the peak. Scores are multiples of 0.1 and the
+        # bound is one of the rounded score, so a bound under peak + 0.09 means a score of peak or less.
         if peak is None:
             found.risk_peaks[subject] = (record, risk.latest_value(), risk.latest_inputs(), risk.config)
-        elif risk.bound_below(peak[1] + 0.05) is None and risk.latest_value() > peak[1]:
+        elif risk.bound_below(peak[1] + 0.09) is None and risk.latest_value() > peak[1]:
             found.risk_peaks[subject] = (peak[0], risk.latest_value(), risk.latest_inputs(), risk.config)
 
 

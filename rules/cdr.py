@@ -59,6 +59,7 @@ MAX_DURATION_S = 7 * 86_400
 MAX_TEXT = 256  # characters of any text field
 MAX_DEPTH = 32  # nesting of JSON arrays and objects
 MAX_INT = 10 ** (MAX_TEXT - 1)  # an integer id must print in MAX_TEXT characters (sign included)
+MAX_FLOAT_INT = 2 ** 53  # integers up to this are exact as floats (and far from overflowing one)
 SHOWN = 60  # characters of a bad value quoted in a reason
 
 # Error kinds (the DLQ's error classes): what is wrong, never the record's content.
@@ -181,7 +182,6 @@ def parse_time(value: Any, assume_tz: tzinfo | None = None) -> datetime:
             raise CdrError("started_at", f"not an ISO 8601 time: {_show(value)}") from exc
     else:
         raise CdrError("started_at", f"expected an ISO 8601 time, got {_describe(value)}")
-    shown = _show(value if isinstance(value, str) else str(value), quote=False)
     try:
         naive = moment.tzinfo is None or moment.utcoffset() is None
         if naive and assume_tz is not None:
@@ -189,6 +189,9 @@ def parse_time(value: Any, assume_tz: tzinfo | None = None) -> datetime:
         utc = None if naive and assume_tz is None else moment.astimezone(UTC)
     except (OverflowError, ValueError):  # year 1 with a positive offset, year 9999 with a negative one
         naive, utc = False, None
+    if utc is not None and EARLIEST <= utc < LATEST:
+        return utc
+    shown = _show(value if isinstance(value, str) else str(value), quote=False)
     if naive and assume_tz is None:
         raise CdrError("started_at", f"time {shown} has no UTC offset (pass --assume-tz to name its zone)")
     if utc is None or not EARLIEST <= utc < LATEST:
@@ -228,6 +231,11 @@ def parse_cdr(record: Mapping[str, Any], assume_tz: tzinfo | None = None) -> Cdr
 def _missing(value: Any) -> bool:
     if value is None:
         return True
+    kind = type(value)
+    if kind is str:
+        return value == ""
+    if kind is int or kind is bool:
+        return False
     if isinstance(value, float) and math.isnan(value):
         return True
     return bool(isinstance(value, str) and value == "") or _is_na(value)
@@ -290,6 +298,8 @@ def _required_text(record: Mapping[str, Any], field: str) -> str:
 
 def _text(record: Mapping[str, Any], field: str) -> str | None:
     value = record.get(field)
+    if type(value) is str and len(value) <= MAX_TEXT and value.isascii():  # most text: nothing to check
+        return value or None
     if _missing(value):
         return None
     return _as_text(field, value)
@@ -322,6 +332,8 @@ def _checked_text(field: str, text: str) -> str:
 
 def _bool(record: Mapping[str, Any], field: str) -> bool:
     value = record.get(field)
+    if value is True or value is False:
+        return value
     if _missing(value):
         return False
     if isinstance(value, bool):
@@ -337,6 +349,8 @@ def _bool(record: Mapping[str, Any], field: str) -> bool:
 
 def _number(record: Mapping[str, Any], field: str) -> float | None:
     value = record.get(field)
+    if type(value) is int and -MAX_FLOAT_INT < value < MAX_FLOAT_INT:  # most numbers: nothing to check
+        return float(value)
     if _missing(value):
         return None
     if isinstance(value, bool):

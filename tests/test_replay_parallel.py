@@ -17,9 +17,11 @@ from bench.generate import cdrs, write_inventory
 from cidwatch import replay as replay_module
 from cidwatch.inputs import read_canonical
 from cidwatch.replay import ReplayResult, replay, replay_files
+from rules.cdr import CdrError, parse_cdr
 from rules.engine import Engine
 from rules.inventory import load_inventory
 from rules.pack import load_packs
+from rules.state import DictState
 
 NOW = datetime(2026, 7, 1, tzinfo=UTC)
 
@@ -74,3 +76,26 @@ def test_jsonl_parts_end_at_line_ends_and_know_their_first_line(tmp_path):
     path.write_bytes(b"a\nbb\n\nccc\nd")
     parts = list(replay_module._jsonl_parts(path, size=3))
     assert parts == [(0, 5, 1), (5, 10, 3), (10, 11, 5)]
+
+
+def test_risk_peaks_are_the_highest_score_of_any_call(traffic):
+    """Replay skips scoring a call whose bound cannot beat the CLI's peak so far: the peaks it reports
+    are still the highest `score_latest()` over every call, scored after each one in a plain loop."""
+    path, inventory = traffic
+    result = replay(read_canonical(path), engine(inventory), now=NOW)
+    cdrs = []
+    for raw in read_canonical(path):
+        try:
+            cdrs.append(parse_cdr(raw.value))
+        except (CdrError, TypeError):
+            continue
+    cdrs.sort(key=lambda cdr: cdr.started_at)
+    plain, store, highest = engine(inventory), DictState(), {}
+    for cdr in cdrs:
+        outcome = plain.judge(cdr, store)
+        risk = store.subjects[outcome.subject].risk if outcome.subject in store.subjects else None
+        if outcome.status == "judged" and cdr.direction == "outbound" and risk is not None:
+            highest[outcome.subject] = max(highest.get(outcome.subject, 0.0), risk.score_latest().score)
+    peaks = {cli: score.score for cli, score in result.risk_peaks.items()}
+    assert peaks == highest
+    assert sum(score >= 30 for score in peaks.values()) >= 2  # some CLIs score high, not only zeros
