@@ -205,7 +205,7 @@ class RiskState:
 
     __slots__ = (
         "_c", "_ceiling", "_changes", "_hasher", "_horizon", "_latest", "_overflow_total", "_packed",
-        "_peak", "_peak_end", "_prune_at", "_recent", "_slope", "_slot_heap", "_slots", "_total", "config",
+        "_peak", "_peak_end", "_prune_at", "_recent", "_rows", "_slope", "_slot_heap", "_slots", "_total", "config",
         "hash_key", "high_water", "late", "overflow", "seen",
     )
 
@@ -230,6 +230,9 @@ class RiskState:
         self._peak: int | None = 0  # the busiest sliding hour in the window; None: recompute
         self._peak_end = 0  # the newest bucket ending a run of `_peak` calls
         self._overflow_total = 0
+        # Bucket index -> (packed counters, the row `to_dict` wrote for them): a stream worker writes a
+        # busy CLI's state once per batch, and only the newest bucket has changed since the last time.
+        self._rows: dict[int, tuple[int, list[int]]] = {}
         self._latest: float | None = None  # cached `latest_value`
         # The bound: `_ceiling + _changes * _slope` while `_changes` (calls added or dropped since the
         # last score computed) is at most `_horizon`; -1: no bound.
@@ -573,15 +576,27 @@ class RiskState:
 
     def to_dict(self) -> dict[str, Any]:
         """Compact JSON-ready form: bucket rows `[index, *counters]`, destinations `[slot, *hashes]`."""
-        by_slot: dict[int, list[int]] = {}
-        for value, slot in self.seen.items():
-            by_slot.setdefault(slot, []).append(value)
+        seen = self.seen
+        # `_slots` may still list a destination under a slot it moved on from: `seen` has the truth.
+        destinations = []
+        for slot in sorted(self._slots):
+            values = [value for value in self._slots[slot] if seen.get(value) == slot]
+            if values:
+                destinations.append([slot, *values])
+        rows, buckets = self._rows, []
+        for index, packed in self._packed.items():  # in index order (see `_packed`)
+            cached = rows.get(index)
+            if cached is None or cached[0] != packed:
+                cached = rows[index] = (packed, [index, *unpack(packed)])
+            buckets.append(cached[1])
+        if len(rows) > len(buckets) + 16:  # buckets pruned since: forget their rows
+            self._rows = {row[0]: (self._packed[row[0]], row) for row in buckets}
         return {
             "v": STATE_VERSION,
             "hw": self.high_water,
             "late": self.late,
-            "b": [[index, *unpack(packed)] for index, packed in sorted(self._packed.items())],
-            "d": [[slot, *sorted(values)] for slot, values in sorted(by_slot.items())],
+            "b": buckets,
+            "d": destinations,
             "o": [[slot, n] for slot, n in sorted(self.overflow.items())],
         }
 
