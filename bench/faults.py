@@ -103,6 +103,15 @@ def committed_now(bootstrap: str, topic: str) -> dict[int, int]:
         return {}
 
 
+def owners_now(bootstrap: str) -> dict[str, Any] | None:
+    """The group's assignment once two members own partitions; None before (or with no coordinator yet)."""
+    try:
+        owners = group_assignment(bootstrap, GROUP)
+    except KafkaError:
+        return None
+    return owners if len(owners) == 2 and all(owners.values()) else None
+
+
 def lag(bootstrap: str) -> tuple[int, dict[int, int]]:
     """Records of the cdr topic not committed by the group, and the committed offsets."""
     done = committed_now(bootstrap, CDR)
@@ -170,8 +179,7 @@ def takeover(args: argparse.Namespace, bootstrap: str, tmp: Path, inventory: Pat
     pair = [Worker(bootstrap, PREFIX, tmp / name, "--partitions", PARTITIONS, "--inventory", inventory,
                    "--store", args.store).start() for name in ("w1", "w2")]
     workers.extend(pair)
-    owners = wait_for(lambda: (lambda g: g if len(g) == 2 and all(g.values()) else None)(
-        group_assignment(bootstrap, GROUP)), 180, "both workers owning partitions", pair[1])
+    owners = wait_for(lambda: owners_now(bootstrap), 180, "both workers owning partitions", pair[1])
     producer.start()
     started = time.monotonic()
     time.sleep(rng.uniform(0.3, 0.6) * len(producer.records) / args.rate)

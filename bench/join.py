@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,10 +62,23 @@ def main() -> int:
         env = dict(os.environ, CIDWATCH_BROKER=f"kafka://{bootstrap}", CIDWATCH_TOPIC_PREFIX=PREFIX,
                    CIDWATCH_LOGLEVEL=args.loglevel, PYTHONUNBUFFERED="1")
 
+        ports: list[int] = []
+
         def start(name: str) -> subprocess.Popen:
+            ports.append(free_port())
             argv = [sys.executable, "-m", "cidwatch", "worker", "--store", "memory", "--partitions", str(PARTITIONS),
-                    "--inventory", str(inventory), "--workdir", str(tmp / name), "--web-port", str(free_port())]
+                    "--inventory", str(inventory), "--workdir", str(tmp / name), "--web-port", str(ports[-1])]
             return spawn(argv, tmp / f"{name}.log", env=env)
+
+        def judged() -> float:
+            """CDRs the two workers say they judged (cidwatch_records_processed_total{source="cdr"})."""
+            count = 0.0
+            for port in ports:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as page:
+                    for line in page.read().decode().splitlines():
+                        if line.startswith('cidwatch_records_processed_total{source="cdr"}'):
+                            count += float(line.split()[-1])
+            return count
 
         kafka = Kafka(bootstrap)
 
@@ -85,6 +99,8 @@ def main() -> int:
             if now and now - last < 100 and not dumped:
                 dumped = True
                 print(f"  offsets still: {dict(sorted(offsets.items()))}", flush=True)
+                time.sleep(5)
+                print(f"  records the workers judged: {judged():,.0f} of {args.records:,}", flush=True)
                 for name, proc in zip("ab", procs, strict=True):
                     spy = Path(sys.executable).parent / "py-spy"
                     out = subprocess.run([str(spy), "dump", "--pid", str(proc.pid)], capture_output=True, text=True,

@@ -498,12 +498,15 @@ class CidwatchWorker:
                 continue
             self._expire_sent[subject] = until
             await self.topics[BY_SUBJECT].send(key=subject.encode(), value=expire_envelope(now))
-        lag = self._publish_lag()
+        lag, stuck = self._publish_lag()
         stalled = lag > 0 and time.monotonic() - self._last_progress > self.cfg.stall_seconds
         self.metrics.set_stalled(stalled)
         if stalled:
             log.warning("stalled: %d records behind and nothing judged for %.0f s", lag,
                         time.monotonic() - self._last_progress)
+            for tp, committed in stuck.items():
+                log.warning("%s[%d]: committed offset %d stays behind what was read (README, known defects)",
+                            tp.topic, tp.partition, committed)
 
     def _scan(self) -> None:
         """After an assignment's recovery: the blocks in force on this worker's partitions set the
@@ -529,15 +532,18 @@ class CidwatchWorker:
         gc.collect()
         gc.freeze()
 
-    def _publish_lag(self) -> int:
-        """Records behind each partition end, for the inputs this worker owns; returns their sum.
+    def _publish_lag(self) -> tuple[int, dict[Any, int]]:
+        """Records not yet committed behind each partition end, for the inputs this worker owns (the
+        gauge: what a crash would make it read again); returns their sum, and the partitions whose
+        commit is behind while everything up to the end was read (README, known defects).
 
-        Faust keeps the last offset read only privately (`_read_offset`); its own Prometheus sensor
-        exports end and processed offsets separately, and the NOC wants the difference as one gauge.
+        Faust keeps the offsets read and committed only privately (`_read_offset`,
+        `_committed_offset`); its own Prometheus sensor exports them separately, and the NOC wants the
+        difference as one gauge.
         """
         consumer = self.app.consumer
         sources = {self.cdr_name, self.by_subject_name, *(t.get_topic_name() for t in self.raw_topics.values())}
-        total = 0
+        total, stuck = 0, {}
         for tp in consumer.assignment():
             if tp.topic not in sources:
                 continue
@@ -547,12 +553,14 @@ class CidwatchWorker:
                 continue
             if end is None:  # no fetch response for this partition yet
                 continue
+            committed = consumer._committed_offset.get(tp) or 0
             read = consumer._read_offset.get(tp)
-            position = read + 1 if read is not None else (consumer._committed_offset.get(tp) or 0)
-            lag = max(0, end - position)
+            lag = max(0, end - committed)
             total += lag
+            if lag and read is not None and read + 1 >= end:
+                stuck[tp] = committed
             self.metrics.set_lag(tp.topic, tp.partition, lag)
-        return total
+        return total, stuck
 
     async def _page(self) -> None:
         """Run the Alertmanager poster for the worker's lifetime (a no-op without a URL)."""
