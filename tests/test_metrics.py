@@ -47,7 +47,8 @@ def test_a_cli_row_is_scored_when_read_as_the_state_scores_it():
     expected = risk.score_latest()
     assert expected.score > 0
     assert samples(metrics, "cidwatch_cli_spam_risk_score") == {(("caller_id", "+14155550100"),): expected.score}
-    factors = {dict(labels)["factor"]: value for labels, value in samples(metrics, "cidwatch_cli_spam_risk_factor").items()}
+    factor_samples = samples(metrics, "cidwatch_cli_spam_risk_factor")
+    factors = {dict(labels)["factor"]: value for labels, value in factor_samples.items()}
     assert factors == expected.factors
     assert samples(metrics, "cidwatch_cli_answer_ratio") == {
         (("caller_id", "+14155550100"),): expected.inputs["answer_rate"]}
