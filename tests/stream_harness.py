@@ -15,6 +15,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
+from kafka.errors import CoordinatorNotAvailableError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -157,10 +158,14 @@ def settle(fetch: Callable[[], list], expected: int, timeout: float, quiet: floa
 
 
 def group_assignment(bootstrap: str, group: str) -> dict[str, set[tuple[str, int]]]:
-    """Member id -> the (topic, partition) pairs it owns in a consumer group, as the broker reports it."""
+    """Member id -> the (topic, partition) pairs it owns in a consumer group, as the broker reports it;
+    {} while the group has no coordinator yet (a fresh broker creates its offsets topic on first use)."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
-        described = admin.describe_groups([group])[group]
+        try:
+            described = admin.describe_groups([group])[group]
+        except CoordinatorNotAvailableError:
+            return {}
         out: dict[str, set[tuple[str, int]]] = {}
         for member in described.get("members") or []:
             assignment = member.get("member_assignment") or {}
