@@ -104,11 +104,9 @@ def committed_now(bootstrap: str, topic: str) -> dict[int, int]:
 
 
 def owners_now(bootstrap: str) -> dict[str, Any] | None:
-    """The group's assignment once two members own partitions; None before (or with no coordinator yet)."""
-    try:
-        owners = group_assignment(bootstrap, GROUP)
-    except KafkaError:
-        return None
+    """The group's assignment once two members own partitions (`group_assignment` is {} while the
+    group has no coordinator yet); None before."""
+    owners = group_assignment(bootstrap, GROUP)
     return owners if len(owners) == 2 and all(owners.values()) else None
 
 
