@@ -476,9 +476,8 @@ class CidwatchWorker:
         crash would make it read again); returns their sum. Counted from the commit, not from what was
         read, so a commit that stays behind after a rebalance shows (README, known defects).
 
-        Faust keeps the offsets read and committed only privately (`_read_offset`,
-        `_committed_offset`); its own Prometheus sensor exports them separately, and the NOC wants the
-        difference as one gauge.
+        Faust keeps the committed offset only privately (`_committed_offset`); its own Prometheus sensor
+        exports end and committed offsets separately, and the NOC wants the difference as one gauge.
         """
         consumer = self.app.consumer
         sources = {self.cdr_name, self.by_subject_name, *(t.get_topic_name() for t in self.raw_topics.values())}
