@@ -15,7 +15,8 @@ memory while the worker owns the partition and written once per batch per subjec
 
 Durability, per batch (streams/batch.py): decisions, forwards and dead letters are sent and their
 delivery awaited (`acks=all`); then the changed states are written and their changelog records
-awaited; only then are the batch's events acknowledged, so their offsets can be committed. A worker
+awaited; only then are the batch's offsets committed, by the worker itself (streams/offsets.py says
+why not by Faust). A worker
 killed at any instant re-reads its uncommitted records: decisions come again with the same ids,
 nothing decided is lost. At-least-once: faust-streaming's exactly-once has open bugs around kills
 and rebalances. The table lives in memory by default (`--store memory`) and is rebuilt from the
@@ -60,6 +61,7 @@ from streams.config import WorkerConfig
 from streams.dlq import Rejected, cdr_from_mapping, dead_letter, internal_error, validate
 from streams.inventory_topic import InventoryFollower
 from streams.metrics import Metrics, destination_region
+from streams.offsets import InputOffsets
 from streams.protocol import BY_SUBJECT, cdr_envelope, expire_envelope, lift_envelope
 from streams.topics import TopicError, create_changelogs, create_topics, partition_counts
 
@@ -112,6 +114,11 @@ class CidwatchWorker:
         self._expire_sent: dict[str, float] = {}  # subject -> until already asked to expire
         self._scanned = False  # blocks in force re-read (gauge, due index, paging) since the last assignment
         self._last_progress = time.monotonic()
+        self.offsets = InputOffsets(self.app, timeout=self.cfg.send_timeout)
+        self._accepting = False  # judging allowed: the assignment's recovery is over, offsets loaded
+        self._in_flight = 0  # batches between their judging and their commit
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._declare_agents()
         if cfg.faust_metrics:
             from faust.sensors.prometheus import setup_prometheus_sensors
@@ -151,16 +158,17 @@ class CidwatchWorker:
             stream_buffer_maxsize=max(4096, cfg.batch_size * 4),
         )
 
-    def _topic(self, name: str) -> faust.TopicT:
+    def _topic(self, name: str, acks: bool = True) -> faust.TopicT:
         return self.app.topic(self.cfg.settings.topic(name), key_type=bytes, value_type=bytes,
-                              key_serializer="raw", value_serializer="raw")
+                              key_serializer="raw", value_serializer="raw", acks=acks)
 
     def _declare_topics(self) -> None:
         names = self.cfg.settings.topic
         self.cdr_name, self.by_subject_name = names("cdr"), names(BY_SUBJECT)
+        # Inputs without acks: the worker tracks and commits their offsets itself (streams/offsets.py).
         self.judged = self.app.topic(self.cdr_name, self.by_subject_name, key_type=bytes, value_type=bytes,
-                                     key_serializer="raw", value_serializer="raw")
-        self.raw_topics = {fmt: self._topic(f"raw.{fmt}") for fmt in self.cfg.input_formats}
+                                     key_serializer="raw", value_serializer="raw", acks=False)
+        self.raw_topics = {fmt: self._topic(f"raw.{fmt}", acks=False) for fmt in self.cfg.input_formats}
         self.topics = {name: self._topic(name) for name in ("decisions", "alerts", "blocks", "dlq", BY_SUBJECT)}
 
     def _declare_agents(self) -> None:
@@ -179,29 +187,69 @@ class CidwatchWorker:
         await self._batches(stream, self._one)
 
     async def _batches(self, stream: faust.StreamT, handle: Any) -> None:
-        """Batches of events, each made durable before its events are acknowledged by hand.
+        """Batches of events, each made durable, then committed (streams/offsets.py says why the
+        worker commits, not Faust). A batch that cannot be made durable (the broker is away) is
+        retried, its decisions re-sent with the same ids.
 
-        `noack_take`, not `take_events`: the latter acknowledges a batch in a `finally`, so a batch
-        interrupted by a stop or an error would be committed unjudged. A batch that cannot be made
-        durable (the broker is away) is retried, its decisions re-sent with the same ids.
+        Between a revocation and the end of the next assignment's recovery nothing is judged: the
+        records read then are read again from the commit once the partitions are settled.
         """
         async for events in stream.noack_take(self.cfg.batch_size, within=self.cfg.batch_wait):
-            batch = Batch()
-            for event in events:
-                handle(event, batch)
-            delay = 0.5
-            while True:
-                try:
-                    await self._commit(batch)
-                    break
-                except (KafkaError, TimeoutError) as exc:
-                    log.warning("batch of %d records not yet durable (%r); retrying in %.1f s", len(events), exc,
-                                delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 10.0)
-            for event in events:
-                await stream.ack(event)
-            self._publish(batch)
+            self._in_flight += 1
+            self._idle.clear()
+            try:
+                batch = await self._run(events, handle)
+            finally:
+                self._in_flight -= 1
+                if not self._in_flight:
+                    self._idle.set()
+            if batch is not None:
+                self._publish(batch)
+
+    async def _run(self, events: list[EventT], handle: Any) -> Batch | None:
+        """Judge the events due on owned partitions, make the batch durable, commit what it reached."""
+        if not await self._accept():
+            return None
+        await self.offsets.load({event.message.tp for event in events} & self.app.consumer.assignment())
+        judged, reached, ahead = self.offsets.admit(events)
+        if ahead:
+            await self.offsets.rewind(ahead, "records skipped on the way to the judge")
+        if not judged:
+            return None
+        batch = Batch()
+        for event in judged:
+            handle(event, batch)
+        await self._durable(batch, len(judged))
+        await self.offsets.commit(reached)
+        return batch
+
+    async def _accept(self) -> bool:
+        """Judge only partitions settled since the last revocation; load their committed offsets
+        the first time (so a partition that never delivers anything is watched too)."""
+        if self._accepting:
+            return True
+        if self.app.rebalancing:
+            return False
+        epoch = self.offsets.epoch
+        await self.offsets.load(tp for tp in self.app.consumer.assignment() if tp.topic in self._sources())
+        if epoch != self.offsets.epoch or self.app.rebalancing:
+            return False
+        self._accepting = True
+        return True
+
+    def _sources(self) -> set[str]:
+        return {self.cdr_name, self.by_subject_name, *(t.get_topic_name() for t in self.raw_topics.values())}
+
+    async def _durable(self, batch: Batch, records: int) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await self._write(batch)
+                return
+            except (KafkaError, TimeoutError) as exc:
+                log.warning("batch of %d records not yet durable (%r); retrying in %.1f s", records, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
 
     def _one(self, event: EventT, batch: Batch) -> None:
         """Judge, forward or dead-letter one event. Nothing escapes: a record that makes the engine
@@ -300,16 +348,16 @@ class CidwatchWorker:
             self._states[subject] = state
         return state
 
-    async def _commit(self, batch: Batch) -> None:
-        """Make the batch durable in order: outputs acknowledged, then state; the caller then
-        acknowledges the events, and Faust commits their offsets afterwards.
+    async def _write(self, batch: Batch) -> None:
+        """Make the batch durable in order: outputs acknowledged, then state; the caller then commits
+        the batch's offsets.
 
         Every send is awaited explicitly, with a bound: the changelog records too, written here rather
         than through the table's buffered `send_soon`. Why: when partitions are revoked, Faust stops
-        its tables and then waits for every event in flight to be acknowledged before it lets the
-        rebalance go on; a batch waiting on a flush of that buffer would never be acknowledged, and
-        the worker would hang there with records waiting (the crawl seen when a partner died). The
-        partitions stay this worker's until it has acknowledged, so writing their state then is safe.
+        its tables, and the revocation then waits for the batch in flight (`_on_revoked`); a batch
+        waiting on a flush of that buffer would never finish, and the worker would hang there with
+        records waiting (the crawl seen when a partner died). The partitions stay this worker's until
+        the revocation returns, so writing their state then is safe.
         """
         pending = []
         for decision in batch.decisions:
@@ -444,6 +492,13 @@ class CidwatchWorker:
                 continue
             self._expire_sent[subject] = until
             await self.topics[BY_SUBJECT].send(key=subject.encode(), value=expire_envelope(now))
+        if self._accepting:
+            await self.offsets.commit({})  # what a failed commit left
+            stuck = self.offsets.quiet(self.app.consumer.highwater)
+            if stuck:
+                await self.offsets.rewind(stuck, "records waiting and none delivered")
+        else:
+            await self._accept()
         lag = self._publish_lag()
         stalled = lag > 0 and time.monotonic() - self._last_progress > self.cfg.stall_seconds
         self.metrics.set_stalled(stalled)
@@ -473,25 +528,17 @@ class CidwatchWorker:
 
     def _publish_lag(self) -> int:
         """Records not yet committed behind each partition end, for the inputs this worker owns (what a
-        crash would make it read again); returns their sum. Counted from the commit, not from what was
-        read, so a commit that stays behind after a rebalance shows (README, known defects).
-
-        Faust keeps the committed offset only privately (`_committed_offset`); its own Prometheus sensor
-        exports end and committed offsets separately, and the NOC wants the difference as one gauge.
-        """
+        crash would make it read again); returns their sum."""
         consumer = self.app.consumer
-        sources = {self.cdr_name, self.by_subject_name, *(t.get_topic_name() for t in self.raw_topics.values())}
         total = 0
-        for tp in consumer.assignment():
-            if tp.topic not in sources:
-                continue
+        for tp, position in self.offsets.positions.items():
             try:
                 end = consumer.highwater(tp)
             except (KeyError, AssertionError, AttributeError):
                 continue
             if end is None:  # no fetch response for this partition yet
                 continue
-            lag = max(0, end - (consumer._committed_offset.get(tp) or 0))
+            lag = max(0, end - position.committed)
             total += lag
             self.metrics.set_lag(tp.topic, tp.partition, lag)
         return total
@@ -531,7 +578,17 @@ class CidwatchWorker:
                 await self.topics[BY_SUBJECT].send(key=subject.encode(), value=lift_envelope(key, at, reason))
 
     async def _on_revoked(self, sender: Any, revoked: Any, **_: Any) -> None:
-        """Partitions may move: the working copies are dropped and read again from the table."""
+        """Partitions may move. The batch in flight finishes first (its partitions are this worker's
+        until this returns, so its state and commit land before another worker reads them); then
+        nothing is judged until the next assignment is recovered, and the working copies are dropped
+        and read again from the table."""
+        self._accepting = False
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout=self.cfg.session_timeout)
+        except TimeoutError:
+            log.warning("a batch is still not durable after %.0f s; its records will be judged again",
+                        self.cfg.session_timeout)
+        self.offsets.reset()
         self._states.clear()
         self._scanned = False
 

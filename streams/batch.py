@@ -1,10 +1,10 @@
 """One batch of the judge: what it decided, forwarded and dead-lettered, and which subjects it changed.
 
-The worker fills a `Batch` while it runs the engine over a `stream.take_events()` batch, then makes
+The worker fills a `Batch` while it runs the engine over a `stream.noack_take()` batch, then makes
 it durable in this order (see streams/app.py): the decisions, forwards and dead letters first, each
 acknowledged by the broker; then the state of every subject the batch changed, one changelog record
-per subject, acknowledged too; only then are the batch's events acknowledged, so their offsets can
-be committed. A crash anywhere in between makes the whole batch be read again: its decisions are
+per subject, acknowledged too; only then are the batch's offsets committed (streams/offsets.py).
+A crash anywhere in between makes the whole batch be read again: its decisions are
 re-sent with the same ids (the state that would have said "already decided" was never written), and
 records whose state was written are recognised as duplicates by that state.
 """
