@@ -61,12 +61,13 @@ from streams.config import WorkerConfig
 from streams.dlq import Rejected, cdr_from_mapping, dead_letter, internal_error, validate
 from streams.inventory_topic import InventoryFollower
 from streams.metrics import Metrics, destination_region
-from streams.offsets import InputOffsets
+from streams.offsets import InputOffsets, ReadOffsets
 from streams.protocol import BY_SUBJECT, cdr_envelope, expire_envelope, lift_envelope
 from streams.topics import TopicError, create_changelogs, create_topics, partition_counts
 
 log = logging.getLogger("cidwatch.worker")
 TABLE = "subjects"  # one SubjectState per subject
+WATCH_SECONDS = 0.5  # how often owned inputs are checked for records Faust dropped (streams/offsets.py)
 
 
 @contextlib.contextmanager
@@ -89,6 +90,15 @@ def in_partition_of(event: EventT) -> Iterator[None]:
 def partition_of(subject: str, partitions: int) -> int:
     """The partition Kafka's default partitioner gives a key: where a subject's records and state live."""
     return (murmur2(subject.encode()) & 0x7FFFFFFF) % partitions
+
+
+class CidwatchApp(faust.App):
+    """Faust's app, with its consumer's read-offset filter off (streams/offsets.py says why)."""
+
+    def _new_consumer(self) -> Any:
+        consumer = super()._new_consumer()
+        consumer._read_offset = ReadOffsets()
+        return consumer
 
 
 class CidwatchWorker:
@@ -129,7 +139,7 @@ class CidwatchWorker:
 
     def _make_app(self) -> faust.App:
         cfg = self.cfg
-        return faust.App(
+        return CidwatchApp(
             cfg.app_id,
             broker=cfg.settings.broker,
             store=cfg.store_url,
@@ -176,6 +186,7 @@ class CidwatchWorker:
         for fmt, topic in self.raw_topics.items():
             self.app.agent(topic, name=f"ingest-{fmt}")(self._raw_ingest(fmt))
         self.app.timer(self.cfg.tick_seconds)(self._tick)
+        self.app.timer(WATCH_SECONDS)(self._watch)
         self.app.task(self._follow_inventory)
         self.app.task(self._page)
         self.app.on_partitions_assigned.connect(self._on_assigned)
@@ -234,6 +245,10 @@ class CidwatchWorker:
         await self.offsets.load(tp for tp in self.app.consumer.assignment() if tp.topic in self._sources())
         if epoch != self.offsets.epoch or self.app.rebalancing:
             return False
+        # Faust sought these partitions to the commit already, but records it fetched while it did are
+        # dropped when it resumes its flow; a partition with no later record would wait for the watch.
+        await self.offsets.rewind(list(self.offsets.positions), "assignment recovered", every=0.0,
+                                  level=logging.INFO)
         self._accepting = True
         return True
 
@@ -492,19 +507,26 @@ class CidwatchWorker:
                 continue
             self._expire_sent[subject] = until
             await self.topics[BY_SUBJECT].send(key=subject.encode(), value=expire_envelope(now))
-        if self._accepting:
-            await self.offsets.commit({})  # what a failed commit left
-            stuck = self.offsets.quiet(self.app.consumer.highwater)
-            if stuck:
-                await self.offsets.rewind(stuck, "records waiting and none delivered")
-        else:
-            await self._accept()
         lag = self._publish_lag()
         stalled = lag > 0 and time.monotonic() - self._last_progress > self.cfg.stall_seconds
         self.metrics.set_stalled(stalled)
         if stalled:
             log.warning("stalled: %d records behind and nothing judged for %.0f s", lag,
                         time.monotonic() - self._last_progress)
+
+    async def _watch(self) -> None:
+        """Open judging once an assignment is recovered; retry a failed commit; seek back a partition
+        whose records Faust dropped (streams/offsets.py). Never fatal, like the tick."""
+        try:
+            if not self._accepting:
+                await self._accept()
+                return
+            await self.offsets.commit({})
+            stuck = self.offsets.quiet(self.app.consumer.highwater)
+            if stuck:
+                await self.offsets.rewind(stuck, "records waiting and none delivered")
+        except Exception:
+            log.exception("input offsets check failed; retrying")
 
     def _scan(self) -> None:
         """After an assignment's recovery: the blocks in force on this worker's partitions set the

@@ -8,7 +8,8 @@ order is the other way round, the same offsets sit twice in its list of acknowle
 the commit creeps one offset per interval behind a worker that has read everything. Both were seen
 when a worker joined a busy one and when a survivor took a dead worker's partitions over.
 
-So the input topics are declared without acks (Faust neither tracks nor commits them) and this
+So the input topics are declared without acks (Faust neither tracks nor commits them), Faust's
+read-offset filter is switched off (`ReadOffsets`: it is what drops the re-fetched records), and this
 module keeps, per owned input partition, the next offset to judge. It starts at the group's
 committed offset, read from the broker once the assignment's recovery is over. An event at that
 offset is judged; an earlier one was judged already (a re-delivery) and is skipped; a later one means
@@ -33,6 +34,17 @@ from faust.types import TP, EventT
 log = logging.getLogger("cidwatch.worker")
 
 
+class ReadOffsets(dict):
+    """Stands in for Faust's `Consumer._read_offset`: written as Faust likes, read back as "none".
+
+    Faust's drain loop drops a fetched record whose offset is below the last one it read, and records
+    a gap when it jumps; both go wrong when records fetched before a seek arrive after it. With every
+    read offset unknown it delivers every record; `InputOffsets.admit` skips the re-deliveries."""
+
+    def __getitem__(self, tp: Any) -> None:
+        return None
+
+
 @dataclass
 class Position:
     """One owned input partition: the next offset to judge, what the group has committed, when a
@@ -47,7 +59,7 @@ class Position:
 class InputOffsets:
     """Per-partition positions of the worker's inputs, over Faust's consumer (`app.consumer`)."""
 
-    def __init__(self, app: Any, timeout: float, quiet_seconds: float = 3.0) -> None:
+    def __init__(self, app: Any, timeout: float, quiet_seconds: float = 5.0) -> None:
         self.app = app
         self.timeout = timeout  # seconds a commit may take before it counts as failed
         self.quiet_seconds = quiet_seconds
@@ -73,12 +85,14 @@ class InputOffsets:
         async def read() -> dict[TP, int]:
             consumer = thread._ensure_consumer()
             found: dict[TP, int] = {}
-            for tp in wanted:
+            for tp in wanted:  # a few milliseconds each
                 committed = await consumer.committed(TopicPartition(tp.topic, tp.partition))
-                if committed is None:
-                    start = await consumer.beginning_offsets([TopicPartition(tp.topic, tp.partition)])
-                    committed = next(iter(start.values()))
-                found[tp] = committed
+                if committed is not None:
+                    found[tp] = committed
+            fresh = [TopicPartition(tp.topic, tp.partition) for tp in wanted if tp not in found]
+            if fresh:  # about half a second a call, whatever the number of partitions: one call
+                for atp, offset in (await consumer.beginning_offsets(fresh)).items():
+                    found[TP(atp.topic, atp.partition)] = offset
             return found
 
         epoch = self.epoch
@@ -112,13 +126,12 @@ class InputOffsets:
                 ahead.add(tp)
         return judged, reached, ahead
 
-    async def rewind(self, tps: Iterable[TP], why: str, every: float = 1.0) -> None:
+    async def rewind(self, tps: Iterable[TP], why: str, every: float = 1.0, level: int = logging.WARNING) -> None:
         """Seek partitions back to their next offset, each at most once per `every` seconds (records
         fetched before a seek keep arriving for a moment after it, and each would ask again).
 
         In the consumer's own thread: aiokafka's fetcher is not thread-safe, and Faust's
-        `Consumer.seek` calls it from the app's thread (a fetch in progress then fails). Faust's read
-        offsets are then reset, so its drain loop accepts the records again."""
+        `Consumer.seek` calls it from the app's thread (a fetch in progress then fails)."""
         now = time.monotonic()
         targets = {tp: self.positions[tp].next for tp in tps
                    if tp in self.positions and now - self.positions[tp].sought >= every}
@@ -134,9 +147,8 @@ class InputOffsets:
         await thread.call_thread(seek)
         now = time.monotonic()
         for tp, offset in targets.items():
-            log.warning("%s[%d]: %s; reading again from offset %d", tp.topic, tp.partition, why, offset)
+            log.log(level, "%s[%d]: %s; reading again from offset %d", tp.topic, tp.partition, why, offset)
             self.positions[tp].seen = self.positions[tp].sought = now
-            self.app.consumer._read_offset[tp] = offset or None
 
     async def commit(self, reached: dict[TP, int]) -> bool:
         """Commit what durable batches reached (with what an earlier failed commit left). A failure is
@@ -172,7 +184,8 @@ class InputOffsets:
 
     def quiet(self, highwater: Any) -> list[TP]:
         """Partitions with records waiting past their next offset and none judged for `quiet_seconds`
-        (nor sought): records Faust dropped after a seek are not coming on their own."""
+        (nor sought): the last records of a partition, dropped by Faust, do not come on their own (a
+        later record would show the gap). Longer than a full stream buffer takes to drain."""
         now = time.monotonic()
         stuck = []
         for tp, position in self.positions.items():
