@@ -55,6 +55,7 @@ from rules.engine import Engine
 from rules.pack import load_packs
 from rules.risk import RiskConfig
 from rules.state import StateError, SubjectState
+from streams import store
 from streams.alerting import AlertPoster
 from streams.batch import Batch, Outgoing
 from streams.config import WorkerConfig
@@ -139,6 +140,7 @@ class CidwatchWorker:
 
     def _make_app(self) -> faust.App:
         cfg = self.cfg
+        store.register()
         return CidwatchApp(
             cfg.app_id,
             broker=cfg.settings.broker,
@@ -387,7 +389,11 @@ class CidwatchWorker:
             value = state.to_dict()
             event = batch.events[subject]
             with in_partition_of(event):
-                self.table.data[subject] = value  # the local store, without Faust's own changelog send
+                # the local store, without Faust's own changelog send
+                if isinstance(self.table.data, store.Store):
+                    self.table.data.put(subject, value, event.message.partition)
+                else:
+                    self.table.data[subject] = value
             pending.append(await changelog.send(key=subject, value=value, partition=event.message.partition,
                                                 key_serializer=self.table.key_serializer,
                                                 value_serializer=self.table.value_serializer,

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from streams.settings import DEFAULT_PREFIX, Settings
 
-STORES = {"memory": "memory://", "rocksdb": "rocksdb://"}
+# "memory" is Faust's memory store with changelog offsets kept across rebalances (streams/store.py).
+STORES = {"memory": "cidwatchmemory://", "rocksdb": "rocksdb://"}
 
 
 @dataclass(frozen=True)
