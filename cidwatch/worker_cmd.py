@@ -70,6 +70,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add("--cli-metrics-limit", type=int, default=_env("CIDWATCH_CLI_METRICS_LIMIT", d.cli_metrics_limit),
         metavar="N", help="per-caller-ID series for the busiest N CLIs when no inventory bounds them "
         f"(env CIDWATCH_CLI_METRICS_LIMIT, default {d.cli_metrics_limit})")
+    add("--tenant-metrics-limit", type=int, default=_env("CIDWATCH_TENANT_METRICS_LIMIT", d.tenant_metrics_limit),
+        metavar="N", help="tenants with their own metric label value; later ones are counted as \"other\" "
+        f"(env CIDWATCH_TENANT_METRICS_LIMIT, default {d.tenant_metrics_limit})")
     add("--tick", type=float, default=_env("CIDWATCH_TICK", d.tick_seconds), metavar="S",
         help=f"seconds between wall-clock checks for blocks to lift (env CIDWATCH_TICK, default {d.tick_seconds:g})")
     add("--instance-id", default=_env("CIDWATCH_INSTANCE_ID", d.instance_id), metavar="NAME",
@@ -104,7 +107,8 @@ def config_from_args(args: argparse.Namespace) -> WorkerConfig:
         dedup_hours=float(args.dedup_hours), tick_seconds=float(args.tick), input_formats=tuple(formats),
         profile=args.profile, loglevel=args.loglevel, alertmanager_url=args.alertmanager_url,
         alert_repost_seconds=float(args.alert_repost), runbook_base_url=args.runbook_base_url,
-        cli_metrics_limit=int(args.cli_metrics_limit), instance_id=args.instance_id or None,
+        cli_metrics_limit=int(args.cli_metrics_limit), tenant_metrics_limit=int(args.tenant_metrics_limit),
+        instance_id=args.instance_id or None,
         session_timeout=float(args.session_timeout), heartbeat_interval=float(args.heartbeat_interval),
         batch_size=int(args.batch_size), stall_seconds=float(args.stall_seconds), faust_metrics=args.faust_metrics,
     )

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import heapq
 import json
 import logging
@@ -88,6 +89,11 @@ def in_partition_of(event: EventT) -> Iterator[None]:
         faust_streams._current_event.reset(token)
 
 
+def _json(value: Any) -> bytes:
+    """Faust's `json` codec's bytes for a table key or value (compact JSON, UTF-8)."""
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
 def partition_of(subject: str, partitions: int) -> int:
     """The partition Kafka's default partitioner gives a key: where a subject's records and state live."""
     return (murmur2(subject.encode()) & 0x7FFFFFFF) % partitions
@@ -112,7 +118,7 @@ class CidwatchWorker:
         # The spam-risk model's settings, to read its part of a stored state (None: the defaults).
         self._risk_config = next((rule.config for rule in self.engine.pack.rules.values()
                                   if isinstance(rule.config, RiskConfig)), None)
-        self.metrics = Metrics(cli_limit=cfg.cli_metrics_limit)
+        self.metrics = Metrics(cli_limit=cfg.cli_metrics_limit, tenant_limit=cfg.tenant_metrics_limit)
         self.inventory = InventoryFollower(cfg.settings, cfg.inventory, self._inventory_changed)
         self.poster = AlertPoster(cfg.alertmanager_url, repo_url=cfg.runbook_base_url,
                                   repost_seconds=cfg.alert_repost_seconds)
@@ -120,6 +126,7 @@ class CidwatchWorker:
         self._declare_topics()
         self.table = self.app.Table(TABLE, default=None, partitions=cfg.partitions,
                                     schema=faust.Schema(key_type=str, key_serializer="raw", value_serializer="json"))
+        self.changelog_name = self.table.changelog_topic.get_topic_name()
         self._states: dict[str, SubjectState] = {}  # the working copy of the subjects judged since assignment
         self._due: list[tuple[float, str]] = []  # (until, subject): time-boxed blocks for the wall clock
         self._expire_sent: dict[str, float] = {}  # subject -> until already asked to expire
@@ -182,6 +189,7 @@ class CidwatchWorker:
                                      key_serializer="raw", value_serializer="raw", acks=False)
         self.raw_topics = {fmt: self._topic(f"raw.{fmt}", acks=False) for fmt in self.cfg.input_formats}
         self.topics = {name: self._topic(name) for name in ("decisions", "alerts", "blocks", "dlq", BY_SUBJECT)}
+        self.topic_names = {name: names(name) for name in self.topics}
 
     def _declare_agents(self) -> None:
         self.app.agent(self.judged, name="judge")(self._judge)
@@ -376,15 +384,16 @@ class CidwatchWorker:
         records waiting (the crawl seen when a partner died). The partitions stay this worker's until
         the revocation returns, so writing their state then is safe.
         """
+        send = self.app.producer.send  # aiokafka's send: Faust's Topic.send adds per-message futures and sensors
+        names = self.topic_names
         pending = []
         for decision in batch.decisions:
             pending.extend(await self._send_decision(decision))
         for item in batch.outgoing:
-            pending.append(await self.topics[item.topic].send(key=item.key, value=item.value))
+            pending.append(await send(names[item.topic], item.key, item.value, None, None, None))
         if pending:
             await asyncio.wait_for(asyncio.gather(*pending), self.cfg.send_timeout)
-        changelog = self.table.changelog_topic
-        pending = []
+        by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
         for subject, state in batch.touched.items():
             value = state.to_dict()
             event = batch.events[subject]
@@ -394,24 +403,69 @@ class CidwatchWorker:
                     self.table.data.put(subject, value, event.message.partition)
                 else:
                     self.table.data[subject] = value
-            pending.append(await changelog.send(key=subject, value=value, partition=event.message.partition,
-                                                key_serializer=self.table.key_serializer,
-                                                value_serializer=self.table.value_serializer,
-                                                callback=self.table._on_changelog_sent))
+            # The bytes the table's serializers write (JSON key and value), so that recovery reads them.
+            by_partition.setdefault(event.message.partition, []).append((_json(subject), _json(value)))
             due = state.due()
             if due is not None:
                 heapq.heappush(self._due, (due, subject))
+        pending = []
+        for partition, records in by_partition.items():
+            pending.extend(await self._write_changelog(partition, records))
         if pending:
             await asyncio.wait_for(asyncio.gather(*pending), self.cfg.send_timeout)
 
+    async def _write_changelog(self, partition: int, records: list[tuple[bytes, bytes]]) -> list[asyncio.Future]:
+        """One partition's changelog records as whole record batches: one future per batch, not one
+        coroutine and one future per record (the changelog carries most of what a worker sends).
+
+        aiokafka's batch API (`create_batch`, `send_batch`) on the producer Faust started; a record too
+        large for an empty batch is sent alone, as aiokafka's `send` would.
+        """
+        producer = self.app.producer._ensure_producer()
+        futures = []
+        batch, count = producer.create_batch(), 0
+        for key, value in records:
+            if batch.append(key=key, value=value, timestamp=None) is not None:
+                count += 1
+                continue
+            if count:
+                futures.append(await self._send_changelog_batch(producer, batch, partition, count))
+                batch, count = producer.create_batch(), 0
+                if batch.append(key=key, value=value, timestamp=None) is not None:
+                    count = 1
+                    continue
+            alone = await self.app.producer.send(self.changelog_name, key, value, partition, None, None)
+            alone.add_done_callback(self._persisted(1))
+            futures.append(alone)
+        if count:
+            futures.append(await self._send_changelog_batch(producer, batch, partition, count))
+        return futures
+
+    async def _send_changelog_batch(self, producer: Any, batch: Any, partition: int, count: int) -> asyncio.Future:
+        future = await producer.send_batch(batch, self.changelog_name, partition=partition)
+        future.add_done_callback(self._persisted(count))
+        return future
+
+    def _persisted(self, count: int) -> Callable[[asyncio.Future], None]:
+        """Faust's bookkeeping of a changelog write (`Table._on_changelog_sent`): with RocksDB the store
+        keeps the offset it holds data up to, here the last of the `count` records a future delivered."""
+
+        def persisted(done: asyncio.Future) -> None:
+            if not done.cancelled() and done.exception() is None:
+                result = done.result()
+                self.table.data.set_persisted_offset(result.topic_partition, result.offset + count - 1)
+
+        return persisted
+
     async def _send_decision(self, decision: Decision) -> list[Any]:
+        send, names = self.app.producer.send, self.topic_names
         payload = decision.to_json()
         key = decision.caller_id.encode()
-        futures = [await self.topics["decisions"].send(key=key, value=payload)]
+        futures = [await send(names["decisions"], key, payload, None, None, None)]
         if decision.kind == "alert":
-            futures.append(await self.topics["alerts"].send(key=key, value=payload))
+            futures.append(await send(names["alerts"], key, payload, None, None, None))
         else:
-            futures.append(await self.topics["blocks"].send(key=decision.block_key.encode(), value=payload))
+            futures.append(await send(names["blocks"], decision.block_key.encode(), payload, None, None, None))
         return futures
 
     def _dead_letter(self, batch: Batch, value: bytes | None, rejected: Rejected, message: Any) -> None:
@@ -447,7 +501,7 @@ class CidwatchWorker:
 
     def _risk_of(self, subject: str) -> Any:
         state = self._states.get(subject)
-        return None if state is None or state.risk is None else state.risk.score_latest()
+        return None if state is None or state.risk is None else (state.risk.latest_inputs(), state.risk.config)
 
     # -- raw formats -------------------------------------------------------------------------------
 
@@ -553,6 +607,10 @@ class CidwatchWorker:
         for rule in set(counts) | set(self.engine.pack.rules):
             self.metrics.set_active_blocks(rule, counts.get(rule, 0))
         self._scanned = True
+        # What exists now (Faust, aiokafka, the recovered table) lives as long as the worker: out of the
+        # cyclic collector, so its full collections stop rescanning it all while the judge allocates.
+        gc.collect()
+        gc.freeze()
 
     def _publish_lag(self) -> int:
         """Records not yet committed behind each partition end, for the inputs this worker owns (what a

@@ -31,6 +31,7 @@ class WorkerConfig:
     input_formats: tuple[str, ...] = ()
     profile: Path | None = None
     cli_metrics_limit: int = 500
+    tenant_metrics_limit: int = 200  # tenants with their own label values; later ones are "other"
     alertmanager_url: str | None = None
     alert_repost_seconds: float = 60.0
     runbook_base_url: str = ""

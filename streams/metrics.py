@@ -8,17 +8,17 @@ No destination number, in clear or hashed, is ever a label value: no method here
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from importlib import metadata
-from typing import Any
+from typing import Any, NamedTuple
 
 import phonenumbers
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
-from rules.risk import FACTORS, RiskScore
+from rules.risk import FACTORS, RiskConfig, RiskScore, score_inputs
 
 TALK_TIME_BUCKETS = (1, 3, 6, 10, 30, 60, 120, 300, 600, 1800, 3600)
 LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
@@ -31,6 +31,7 @@ DIRECTIONS = frozenset({"outbound", "inbound", "internal"})
 DECISION_KINDS = frozenset({"alert", "block", "unblock"})
 SEVERITIES = frozenset({"info", "warning", "critical"})
 DEFAULT_CLI_LIMIT = 500
+DEFAULT_TENANT_LIMIT = 200
 MAX_FREE_LABELS = 32  # distinct DLQ reasons / record sources before the rest become "other"
 SHORT_LABEL = re.compile(r"[a-z0-9][a-z0-9_.]{0,39}")
 REGION = re.compile(r"[A-Z]{2}")
@@ -76,12 +77,76 @@ def sip_class(code: int | None) -> str:
     return f"{code // 100}xx"
 
 
-@dataclass
-class _CliRow:
-    """What the per-CLI gauges currently show for one caller ID, to rank and to remove it."""
+RiskInputs = tuple[tuple[int, int, int], RiskConfig]  # `RiskState.latest_inputs()` and the model's config
+
+
+class _CliRow(NamedTuple):
+    """What the per-CLI gauges show for one caller ID. The spam risk is kept as the inputs it is scored
+    from (`pending`) and scored only when /metrics is read: a batch sets hundreds of rows, a scrape
+    every 15 s reads them."""
 
     tenant: str
     calls_today: float
+    daily_cap: float | None
+    answer_ratio: float
+    short_call_ratio: float
+    risk: RiskScore | None
+    pending: RiskInputs | None = None
+
+    def scored(self) -> _CliRow:
+        if self.pending is None:
+            return self
+        risk = score_inputs(*self.pending)
+        return self._replace(risk=risk, pending=None, answer_ratio=risk.inputs.get("answer_rate", 0.0),
+                             short_call_ratio=risk.inputs.get("short_share", 0.0))
+
+
+class _CliCollector(Collector):
+    """The per-caller-ID gauges, made from the rows when the registry is collected.
+
+    Gauges with one child per caller ID cost a label lookup (and often a new child) per series per
+    update, several per call; rows in a dict cost one assignment. `collect` runs in /metrics' thread:
+    it reads a copy of the rows (one C-level step under the GIL, so the event loop may go on changing them).
+    """
+
+    def __init__(self, rows: dict[str, _CliRow]) -> None:
+        self.rows = rows
+
+    def describe(self) -> Iterable[Metric]:
+        return self._families()
+
+    def collect(self) -> Iterable[Metric]:
+        families = self._families()
+        calls, cap, answer, short, score, factor = families
+        for caller_id, row in list(self.rows.items()):
+            row = row.scored()
+            calls.add_metric([caller_id, row.tenant], row.calls_today)
+            if row.daily_cap is not None:
+                cap.add_metric([caller_id], row.daily_cap)
+            answer.add_metric([caller_id], row.answer_ratio)
+            short.add_metric([caller_id], row.short_call_ratio)
+            if row.risk is not None:
+                score.add_metric([caller_id], row.risk.score)
+                for name in FACTORS:
+                    factor.add_metric([caller_id, name], row.risk.factors.get(name, 0.0))
+        return families
+
+    @staticmethod
+    def _families() -> list[GaugeMetricFamily]:
+        return [
+            GaugeMetricFamily("cidwatch_cli_calls_today", "Calls by this caller ID in its current local day.",
+                              labels=("caller_id", "tenant")),
+            GaugeMetricFamily("cidwatch_cli_daily_cap", "Daily call cap or guidance applying to this caller ID.",
+                              labels=("caller_id",)),
+            GaugeMetricFamily("cidwatch_cli_answer_ratio", "Answered share of this caller ID's calls over 24 h.",
+                              labels=("caller_id",)),
+            GaugeMetricFamily("cidwatch_cli_short_call_ratio", "Share of answered calls shorter than 6 s over 24 h.",
+                              labels=("caller_id",)),
+            GaugeMetricFamily("cidwatch_cli_spam_risk_score",
+                              "Spam-label risk score, 0-100 (heuristic, docs/spam-risk.md).", labels=("caller_id",)),
+            GaugeMetricFamily("cidwatch_cli_spam_risk_factor", "Points each factor adds to the spam-label risk score.",
+                              labels=("caller_id", "factor")),
+        ]
 
 
 class _BoundedLabel:
@@ -111,13 +176,16 @@ class Metrics:
         cli_limit: int = DEFAULT_CLI_LIMIT,
         inventory: Iterable[str] | None = None,
         registry: CollectorRegistry | None = None,
+        tenant_limit: int = DEFAULT_TENANT_LIMIT,
     ) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
         self.cli_limit = cli_limit
+        self.tenant_limit = tenant_limit
         self.inventory: frozenset[str] | None = None if inventory is None else frozenset(inventory)
         self._clis: dict[str, _CliRow] = {}
         self._blocks: dict[str, int] = {}
         self._tenants: set[str] = set()
+        self._talk_time: dict[tuple[str, str], Any] = {}  # (direction, tenant) -> its histogram child
         self._dlq_reason = _BoundedLabel(DLQ_REASONS)
         self._source = _BoundedLabel(("cdr",))
         self._define_call_metrics()
@@ -157,31 +225,7 @@ class Metrics:
         self.active_blocks = Gauge("cidwatch_active_blocks", "Blocks currently in force.", ("rule",), registry=r)
 
     def _define_cli_metrics(self) -> None:
-        r = self.registry
-        self.cli_calls_today = Gauge(
-            "cidwatch_cli_calls_today", "Calls by this caller ID in its current local day.",
-            ("caller_id", "tenant"), registry=r,
-        )
-        self.cli_daily_cap = Gauge(
-            "cidwatch_cli_daily_cap", "Daily call cap or guidance applying to this caller ID.",
-            ("caller_id",), registry=r,
-        )
-        self.cli_answer_ratio = Gauge(
-            "cidwatch_cli_answer_ratio", "Answered share of this caller ID's calls over 24 h.",
-            ("caller_id",), registry=r,
-        )
-        self.cli_short_call_ratio = Gauge(
-            "cidwatch_cli_short_call_ratio", "Share of answered calls shorter than 6 s over 24 h.",
-            ("caller_id",), registry=r,
-        )
-        self.cli_risk_score = Gauge(
-            "cidwatch_cli_spam_risk_score", "Spam-label risk score, 0-100 (heuristic, docs/spam-risk.md).",
-            ("caller_id",), registry=r,
-        )
-        self.cli_risk_factor = Gauge(
-            "cidwatch_cli_spam_risk_factor", "Points each factor adds to the spam-label risk score.",
-            ("caller_id", "factor"), registry=r,
-        )
+        self.registry.register(_CliCollector(self._clis))
 
     def _define_pipeline_metrics(self) -> None:
         r = self.registry
@@ -230,35 +274,34 @@ class Metrics:
         sip_code: int | None,
     ) -> None:
         """Count one call attempt; talk time is observed for answered calls only."""
-        tenant = tenant_label(tenant)
-        self._first_sight(tenant)
+        tenant = self.tenant(tenant)
         outcome = "answered" if answered else "unanswered"
         direction = direction if direction in DIRECTIONS else "other"
         self.calls.labels(direction, country_label(caller_country), country_label(destination_country),
                           outcome, tenant).inc()
         if answered:
-            self.talk_time.labels(direction, tenant).observe(max(0.0, float(duration_s)))
+            self._talk(direction, tenant).observe(max(0.0, float(duration_s)))
         self.sip_final.labels(sip_class(sip_code), tenant).inc()
         if sip_code in ANALYTICS_REJECTIONS:
             self.analytics_rejections.labels(str(sip_code), tenant).inc()
 
-    def record_calls(self, rows: Iterable[tuple[Any, ...]], risk_of: Callable[[str], RiskScore | None]) -> None:
+    def record_calls(self, rows: Iterable[tuple[Any, ...]], risk_of: Callable[[str], RiskInputs | None]) -> None:
         """A batch of judged calls: rows of (direction, caller country, destination country, answered,
         tenant, talk time, SIP code, subject or None, calls today, daily cap). Counters move once per
-        label set; each caller ID's gauges are set once, from its last row (`risk_of` gives its score)."""
+        label set; each caller ID's row is set once, from its last row (`risk_of` gives what its spam
+        risk is scored from, scored only when /metrics is read)."""
         counts: dict[tuple[str, ...], int] = {}
         sip: dict[tuple[str, str], int] = {}
         rejections: dict[tuple[str, str], int] = {}
         last: dict[str, tuple[Any, ...]] = {}
         for direction, caller, destination, answered, tenant, duration, code, subject, today, cap in rows:
-            tenant = tenant_label(tenant)
-            self._first_sight(tenant)
+            tenant = self.tenant(tenant)
             direction = direction if direction in DIRECTIONS else "other"
             key = (direction, country_label(caller), country_label(destination),
                    "answered" if answered else "unanswered", tenant)
             counts[key] = counts.get(key, 0) + 1
             if answered:
-                self.talk_time.labels(direction, tenant).observe(max(0.0, float(duration)))
+                self._talk(direction, tenant).observe(max(0.0, float(duration)))
             sip_key = (sip_class(code), tenant)
             sip[sip_key] = sip.get(sip_key, 0) + 1
             if code in ANALYTICS_REJECTIONS:
@@ -273,20 +316,29 @@ class Metrics:
         for key, n in rejections.items():
             self.analytics_rejections.labels(*key).inc(n)
         for subject, (tenant, today, cap) in last.items():
-            risk = risk_of(subject)
-            inputs = risk.inputs if risk is not None else {}
-            self.set_cli(subject, tenant, today, cap, inputs.get("answer_rate", 0.0), inputs.get("short_share", 0.0),
-                         risk)
+            if self._admit(subject, today):
+                self._clis[subject] = _CliRow(tenant, today, cap, 0.0, 0.0, None, risk_of(subject))
 
-    def _first_sight(self, tenant: str) -> None:
-        """Create a tenant's SIP series at 0, so a first rejection shows in rate() and panels."""
-        if tenant in self._tenants:
-            return
-        self._tenants.add(tenant)
-        for cls in SIP_CLASSES:
-            self.sip_final.labels(cls, tenant)
+    def tenant(self, tenant: str | None) -> str:
+        """A tenant's label value: the first `tenant_limit` tenants seen keep their name, later ones
+        are "other" (a stream of made-up tenants must not grow the registry without bound)."""
+        label = tenant_label(tenant)
+        if label in self._tenants:
+            return label
+        if len(self._tenants) >= self.tenant_limit:
+            return "other"
+        self._tenants.add(label)
+        for cls in SIP_CLASSES:  # a tenant's SIP series start at 0, so a first rejection shows in rate()
+            self.sip_final.labels(cls, label)
         for code in ANALYTICS_REJECTIONS:
-            self.analytics_rejections.labels(str(code), tenant)
+            self.analytics_rejections.labels(str(code), label)
+        return label
+
+    def _talk(self, direction: str, tenant: str) -> Any:
+        child = self._talk_time.get((direction, tenant))
+        if child is None:
+            child = self._talk_time[(direction, tenant)] = self.talk_time.labels(direction, tenant)
+        return child
 
     # decisions -------------------------------------------------------------------------------------
 
@@ -335,24 +387,9 @@ class Metrics:
         risk: RiskScore | None,
     ) -> None:
         """Publish one caller ID's gauges, if it is within the bound; may evict the least busy CLI."""
-        if not self._admit(caller_id, calls_today):
-            return
-        tenant = tenant_label(tenant)
-        row = self._clis.get(caller_id)
-        if row is not None and row.tenant != tenant:
-            self._remove(self.cli_calls_today, caller_id, row.tenant)
-        self._clis[caller_id] = _CliRow(tenant, calls_today)
-        self.cli_calls_today.labels(caller_id, tenant).set(calls_today)
-        if daily_cap is None:
-            self._remove(self.cli_daily_cap, caller_id)
-        else:
-            self.cli_daily_cap.labels(caller_id).set(daily_cap)
-        self.cli_answer_ratio.labels(caller_id).set(answer_ratio)
-        self.cli_short_call_ratio.labels(caller_id).set(short_call_ratio)
-        if risk is not None:
-            self.cli_risk_score.labels(caller_id).set(risk.score)
-            for factor in FACTORS:
-                self.cli_risk_factor.labels(caller_id, factor).set(risk.factors.get(factor, 0.0))
+        if self._admit(caller_id, calls_today):
+            self._clis[caller_id] = _CliRow(self.tenant(tenant), calls_today, daily_cap, answer_ratio,
+                                            short_call_ratio, risk)
 
     def _admit(self, caller_id: str, calls_today: float) -> bool:
         """Inventory numbers only when an inventory is set; otherwise keep the busiest `cli_limit`.
@@ -370,18 +407,8 @@ class Metrics:
         return True
 
     def _remove_cli(self, caller_id: str) -> None:
-        """Drop every series of a CLI that left the bound, so Prometheus stops seeing it."""
-        row = self._clis.pop(caller_id)
-        self._remove(self.cli_calls_today, caller_id, row.tenant)
-        for gauge in (self.cli_daily_cap, self.cli_answer_ratio, self.cli_short_call_ratio, self.cli_risk_score):
-            self._remove(gauge, caller_id)
-        for factor in FACTORS:
-            self._remove(self.cli_risk_factor, caller_id, factor)
-
-    @staticmethod
-    def _remove(metric: Gauge, *labels: str) -> None:
-        with contextlib.suppress(KeyError):
-            metric.remove(*labels)
+        """Drop a CLI that left the bound: its series are gone from the next scrape."""
+        self._clis.pop(caller_id, None)
 
     @property
     def tracked_clis(self) -> list[str]:

@@ -15,7 +15,7 @@ import pytest
 from stream_fixtures import INVENTORY
 
 from rules.inventory import load_inventory
-from streams.app import CidwatchWorker, partition_of
+from streams.app import CidwatchWorker, _json, partition_of
 from streams.batch import Batch
 from streams.config import WorkerConfig
 from streams.settings import Settings
@@ -94,3 +94,12 @@ def test_garbage_goes_to_the_dlq_with_its_reason(worker):
     worker._one(Event(Message("unit.cdr", 0, 7, b"x"), b"{not json"), batch)
     (dead,) = [json.loads(o.value) for o in batch.outgoing]
     assert dead["error_class"] == "not_json" and batch.dead == {"not_json": 1}
+
+
+def test_changelog_records_are_the_bytes_the_tables_codecs_write(worker):
+    """The worker writes its changelog with the producer directly; recovery decodes with the table's
+    codecs, so the bytes must be theirs (a Faust upgrade that changes them fails here, not at recovery)."""
+    table = worker.app.tables["subjects"]
+    state = {"v": 2, "counts": {"fr.daily_limit|2026-06-01": [251, 1.75e9]}, "text": "Appel émis", "none": None}
+    assert _json("+33184884001") == table.changelog_topic.prepare_key("+33184884001", table.key_serializer)[0]
+    assert _json(state) == table.changelog_topic.prepare_value(state, table.value_serializer)[0]
