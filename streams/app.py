@@ -76,9 +76,10 @@ WATCH_SECONDS = 0.5  # how often owned inputs are checked for records Faust drop
 def in_partition_of(event: EventT) -> Iterator[None]:
     """Make `event` Faust's current event while a table key is written.
 
-    Faust picks a table write's changelog partition (and RocksDB its local database) from the current
-    event. A batch spans partitions, and after `take_events` the current event is the batch's last, so
-    each subject's state is written under an event of that subject's own partition. Faust reads the
+    Faust picks a table write's changelog partition (RocksDB its local database, streams/store.py the
+    partition its key leaves with) from the current event. A batch spans partitions, and after
+    `take_events` the current event is the batch's last, so each subject's state is written under an
+    event of that subject's own partition. Faust reads the
     current event from the context variable `faust.streams._current_event` (faust-streaming 0.11 to
     0.15); the stream tests fail if that ever changes.
     """
@@ -231,7 +232,6 @@ class CidwatchWorker:
         """Judge the events due on owned partitions, make the batch durable, commit what it reached."""
         if not await self._accept():
             return None
-        await self.offsets.load({event.message.tp for event in events} & self.app.consumer.assignment())
         judged, reached, ahead = self.offsets.admit(events)
         if ahead:
             await self.offsets.rewind(ahead, "records skipped on the way to the judge")
@@ -398,11 +398,7 @@ class CidwatchWorker:
             value = state.to_dict()
             event = batch.events[subject]
             with in_partition_of(event):
-                # the local store, without Faust's own changelog send
-                if isinstance(self.table.data, store.Store):
-                    self.table.data.put(subject, value, event.message.partition)
-                else:
-                    self.table.data[subject] = value
+                self.table.data[subject] = value  # the local store, without Faust's own changelog send
             # The bytes the table's serializers write (JSON key and value), so that recovery reads them.
             by_partition.setdefault(event.message.partition, []).append((_json(subject), _json(value)))
             due = state.due()

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from faust.stores import memory
+from faust.streams import current_event
 from faust.types import TP, EventT
 
 
@@ -30,11 +31,14 @@ class Store(memory.Store):
         if offset > self._offsets.get(tp, -1):
             self._offsets[tp] = offset
 
-    def put(self, key: Any, value: Any, partition: int) -> None:
-        """A write of the worker's own (its changelog record is sent by the caller), tracked by
-        partition like a recovered key, so that the key leaves with its partition."""
+    def __setitem__(self, key: Any, value: Any) -> None:
+        """A write of the worker's own (its changelog record is sent by the caller), tracked by the
+        partition of Faust's current event, as RocksDB picks its database (streams/app.py's
+        `in_partition_of`), so that the key leaves with its partition like a recovered one."""
         self.data[key] = value
-        self._key_partition[key] = partition
+        event = current_event()
+        if event is not None:
+            self._key_partition[key] = event.message.partition
 
     def apply_changelog_batch(self, batch: Iterable[EventT], to_key: Callable[[Any], Any],
                               to_value: Callable[[Any], Any]) -> None:

@@ -8,29 +8,13 @@ test_stream.py (a second worker joining).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
+from fake_events import Event, Message
 from faust.types import TP
 
 from streams.offsets import InputOffsets, Position
 
 P0, P1 = TP("t.cdr", 0), TP("t.cdr", 1)
-
-
-@dataclass
-class Message:
-    topic: str
-    partition: int
-    offset: int
-
-    @property
-    def tp(self) -> TP:
-        return TP(self.topic, self.partition)
-
-
-@dataclass
-class Event:
-    message: Message
 
 
 def events(*pairs: tuple[TP, int]) -> list[Event]:

@@ -4,32 +4,14 @@ proves what they buy end to end: a survivor recovers only the partitions it was 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 
+from fake_events import Event, Message
 from faust.types import TP
 
+from streams.app import in_partition_of
 from streams.store import Store
 
 CHANGELOG = "t.cidwatch-subjects-changelog"
-
-
-@dataclass
-class Message:
-    topic: str
-    partition: int
-    offset: int
-    value: bytes = b"{}"
-
-    @property
-    def tp(self) -> TP:
-        return TP(self.topic, self.partition)
-
-
-@dataclass
-class Event:
-    message: Message
-    key: str
-    value: dict
 
 
 def store() -> Store:
@@ -39,10 +21,11 @@ def store() -> Store:
 def test_recovery_and_own_writes_advance_the_offset_a_kept_partition_is_read_from():
     s = store()
     assert s.persisted_offset(TP(CHANGELOG, 0)) is None  # nothing known: read from the start
-    s.apply_changelog_batch([Event(Message(CHANGELOG, 0, 4), "a", {"n": 1}),
-                             Event(Message(CHANGELOG, 0, 9), "b", {"n": 2})], lambda k: k, lambda v: v)
+    s.apply_changelog_batch([Event(Message(CHANGELOG, 0, 4), key="a", value={"n": 1}),
+                             Event(Message(CHANGELOG, 0, 9), key="b", value={"n": 2})], lambda k: k, lambda v: v)
     assert s.persisted_offset(TP(CHANGELOG, 0)) == 9 and s["b"] == {"n": 2}
-    s.put("c", {"n": 3}, 0)
+    with in_partition_of(Event(Message(CHANGELOG, 0, 10))):
+        s["c"] = {"n": 3}  # a write of the worker's own, under an event of its partition
     s.set_persisted_offset(TP(CHANGELOG, 0), 12)  # the worker's own changelog record, acknowledged
     s.set_persisted_offset(TP(CHANGELOG, 0), 11)  # an older acknowledgement arriving late
     assert s.persisted_offset(TP(CHANGELOG, 0)) == 12
@@ -50,8 +33,9 @@ def test_recovery_and_own_writes_advance_the_offset_a_kept_partition_is_read_fro
 
 def test_a_revoked_partition_loses_its_offset_and_its_keys():
     s = store()
-    s.apply_changelog_batch([Event(Message(CHANGELOG, 0, 3), "a", {"n": 1})], lambda k: k, lambda v: v)
-    s.put("b", {"n": 2}, 1)
+    s.apply_changelog_batch([Event(Message(CHANGELOG, 0, 3), key="a", value={"n": 1})], lambda k: k, lambda v: v)
+    with in_partition_of(Event(Message(CHANGELOG, 1, 0))):
+        s["b"] = {"n": 2}
     s.set_persisted_offset(TP(CHANGELOG, 1), 5)
     asyncio.run(s.on_rebalance({TP(CHANGELOG, 0)}, {TP(CHANGELOG, 1)}, set()))
     asyncio.run(s.on_recovery_completed({TP(CHANGELOG, 0)}, set()))

@@ -8,10 +8,10 @@ prove the same paths end to end.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from fake_events import Event, Message
 from stream_fixtures import INVENTORY
 
 from rules.inventory import load_inventory
@@ -21,21 +21,6 @@ from streams.config import WorkerConfig
 from streams.settings import Settings
 
 PARTITIONS = 4
-
-
-@dataclass
-class Message:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    timestamp: float = 0.0
-
-
-@dataclass
-class Event:
-    message: Message
-    value: bytes
 
 
 @pytest.fixture
