@@ -19,7 +19,10 @@ table's changelog (what a restarted `--store memory` worker reads back before it
 seconds until judging resumed.
 
 --takeover instead runs two workers and kills one (not restarted): the seconds until the survivor judges
-the dead one's partitions again, and the survivor's rate while it catches up with their backlog.
+the dead one's partitions again, and the survivor's rate while it catches up with their backlog. Its
+yardstick, in the same run on the same broker once everything is judged: one worker alone (own topics and
+group) given the same backlog while the same remaining records arrive at the same rate; the line
+"survivor/alone" is the ratio of the two rates (1.0: the survivor drains at a lone worker's normal rate).
 
 Run: .venv/bin/python bench/faults.py [--records 100000] [--rate 2000] [--kills 10] [--seed 7]
      [--store memory|rocksdb] [--takeover] [--keep DIR]
@@ -34,6 +37,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,10 +99,10 @@ def total(offsets: dict[int, int]) -> int:
     return sum(offsets.values())
 
 
-def committed_now(bootstrap: str, topic: str) -> dict[int, int]:
+def committed_now(bootstrap: str, topic: str, group: str = GROUP) -> dict[int, int]:
     """The group's committed offsets of `topic`; {} while the group has no coordinator yet."""
     try:
-        return committed(bootstrap, GROUP, topic)
+        return committed(bootstrap, group, topic)
     except KafkaError:
         return {}
 
@@ -110,10 +114,10 @@ def owners_now(bootstrap: str) -> dict[str, Any] | None:
     return owners if len(owners) == 2 and all(owners.values()) else None
 
 
-def lag(bootstrap: str) -> tuple[int, dict[int, int]]:
+def lag(bootstrap: str, prefix: str = PREFIX) -> tuple[int, dict[int, int]]:
     """Records of the cdr topic not committed by the group, and the committed offsets."""
-    done = committed_now(bootstrap, CDR)
-    ends = end_offsets(bootstrap, CDR, PARTITIONS)
+    done = committed_now(bootstrap, f"{prefix}cdr", f"{prefix}cidwatch")
+    ends = end_offsets(bootstrap, f"{prefix}cdr", PARTITIONS)
     return sum(max(0, end - done.get(p, 0)) for p, end in ends.items()), done
 
 
@@ -147,7 +151,7 @@ def kill_and_restart(w: Worker, bootstrap: str, started: float, producer: Produc
 
 
 def restarts(args: argparse.Namespace, bootstrap: str, tmp: Path, inventory: Path, producer: Producer,
-             rng: random.Random, workers: list[Worker]) -> list[str]:
+             rng: random.Random, workers: list[Worker]) -> tuple[list[str], None]:
     """One worker, killed and restarted `--kills` times, each after a random spell of judging."""
     w = Worker(bootstrap, PREFIX, tmp / "w1", "--partitions", PARTITIONS, "--inventory", inventory,
                "--store", args.store).start()
@@ -168,12 +172,13 @@ def restarts(args: argparse.Namespace, bootstrap: str, tmp: Path, inventory: Pat
     if seen:
         lines.append(f"judging resumed after a kill: median {statistics.median(seen):.1f} s, max {max(seen):.1f} s "
                      f"({len(seen)} of {len(kills)} kills measurable; '-': nothing was left to judge)")
-    return lines
+    return lines, None
 
 
 def takeover(args: argparse.Namespace, bootstrap: str, tmp: Path, inventory: Path, producer: Producer,
-             rng: random.Random, workers: list[Worker]) -> list[str]:
-    """Two workers; one is killed at a random moment and not restarted; the survivor takes over."""
+             rng: random.Random, workers: list[Worker]) -> tuple[list[str], Callable[[], list[str]] | None]:
+    """Two workers; one is killed at a random moment and not restarted; the survivor takes over. Also
+    returns the yardstick to run once the survivor has judged everything: one worker alone."""
     pair = [Worker(bootstrap, PREFIX, tmp / name, "--partitions", PARTITIONS, "--inventory", inventory,
                    "--store", args.store).start() for name in ("w1", "w2")]
     workers.extend(pair)
@@ -198,15 +203,8 @@ def takeover(args: argparse.Namespace, bootstrap: str, tmp: Path, inventory: Pat
     t_resumed = time.monotonic()
     behind_at_resume, done = lag(bootstrap)
     judged_at_resume = total(done)
-    while True:  # the survivor catches up: nothing of the cdr topic left uncommitted
-        behind_now, done = lag(bootstrap)
-        if behind_now == 0:
-            break
-        if time.monotonic() - t_resumed > 600:
-            raise SystemExit("the survivor did not catch up within 600 s")
-        time.sleep(0.5)
-    caught_up = time.monotonic() - t_resumed
-    rate = (total(done) - judged_at_resume) / caught_up if caught_up else 0.0
+    left = len(producer.records) - producer.sent  # records the producer still sends during the catch-up
+    caught_up, rate = catch_up(bootstrap, PREFIX, judged_at_resume, t_resumed, "the survivor")
     lines = [
         f"killed one of two workers {killed_at - started:.1f} s into the run ({sent:,} sent, {behind:,} behind); "
         f"it owned cdr partitions {sorted(moved)}",
@@ -214,7 +212,55 @@ def takeover(args: argparse.Namespace, bootstrap: str, tmp: Path, inventory: Pat
         f"survivor after the takeover: {behind_at_resume:,} records behind, caught up in {caught_up:.1f} s, "
         f"judging {rate:,.0f} CDRs/s meanwhile (input still arriving at {args.rate:g}/s while the producer runs)",
     ]
-    return lines
+
+    def yardstick() -> list[str]:
+        survivor.stop()
+        one = alone(args, bootstrap, tmp, inventory, producer.records, behind_at_resume, left, workers)
+        return [f"one worker alone, same run, same backlog ({behind_at_resume:,}) and the same {left:,} records "
+                f"then arriving at {args.rate:g}/s: judging {one:,.0f} CDRs/s; survivor/alone {rate / one:.2f}"]
+
+    return lines, yardstick
+
+
+def catch_up(bootstrap: str, prefix: str, judged_from: int, since: float, who: str) -> tuple[float, float]:
+    """Seconds from `since` until nothing of the prefix's cdr topic is left uncommitted, and the records
+    judged a second meanwhile (committed offsets moved past `judged_from`)."""
+    while True:
+        behind, done = lag(bootstrap, prefix)
+        if behind == 0:
+            break
+        if time.monotonic() - since > 600:
+            raise SystemExit(f"{who} did not catch up within 600 s")
+        time.sleep(0.5)
+    took = time.monotonic() - since
+    return took, (total(done) - judged_from) / took if took else 0.0
+
+
+def alone(args: argparse.Namespace, bootstrap: str, tmp: Path, inventory: Path, data: list[dict[str, Any]],
+          backlog: int, left: int, workers: list[Worker]) -> float:
+    """The survivor's yardstick, on the same broker in the same run: one worker alone (its own topics
+    and group) facing the backlog the survivor faced at its takeover, while the records the producer
+    still sent then arrive at the same rate. Its rate from its first commit until it has caught up."""
+    prefix = f"{PREFIX.rstrip('.')}-alone."
+    create_topics(Settings(broker=f"kafka://{bootstrap}", topic_prefix=prefix), partitions=PARTITIONS)
+    head = Producer(bootstrap, f"{prefix}cdr", data[:backlog], rate=1e9)
+    head.start()
+    head.join(600)
+    if head.error is not None:
+        raise SystemExit(f"producer failed: {head.error!r}")
+    w = Worker(bootstrap, prefix, tmp / "alone", "--partitions", PARTITIONS, "--inventory", inventory,
+               "--store", args.store).start()
+    workers.append(w)
+    group = f"{prefix}cidwatch"
+    first = wait_for(lambda: total(committed_now(bootstrap, f"{prefix}cdr", group)) or None, 180,
+                     "the lone worker to judge", w, 0.2)
+    since = time.monotonic()
+    tail = Producer(bootstrap, f"{prefix}cdr", data[backlog:backlog + left], args.rate)
+    tail.start()
+    _, rate = catch_up(bootstrap, prefix, first, since, "the lone worker")
+    tail.join(left / args.rate + 60)
+    w.stop()
+    return rate
 
 
 def main() -> None:
@@ -250,7 +296,7 @@ def main() -> None:
         producer = Producer(bootstrap, CDR, data, args.rate)
         rng = random.Random(args.seed)
         run = takeover if args.takeover else restarts
-        lines = run(args, bootstrap, tmp, inventory, producer, rng, workers)
+        lines, then = run(args, bootstrap, tmp, inventory, producer, rng, workers)
         producer.join(args.records / args.rate + 600)
         if producer.error is not None:
             raise SystemExit(f"producer failed: {producer.error!r}")
@@ -258,6 +304,8 @@ def main() -> None:
         got = settle(lambda: decisions(bootstrap, PREFIX), len(expected), timeout=180, quiet=5)
         result = compare(expected, got, bootstrap, PREFIX)
         alive = workers[0].running()
+        if then is not None:
+            lines += then()
     finally:
         for w in workers:
             w.stop()
