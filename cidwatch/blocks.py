@@ -21,6 +21,7 @@ from cidwatch.produce import make_producer
 from cidwatch.tail import assign_all, make_consumer
 from rules.decision import cleared_message, unblock_of
 from rules.numbers import classify
+from streams.alerting import runbook_url
 from streams.protocol import BY_SUBJECT, clear_envelope
 from streams.settings import Settings
 
@@ -54,15 +55,49 @@ def _read_to(consumer: Any, end: dict[Any, int], timeout_s: float) -> dict[bytes
     return latest
 
 
-def current_blocks(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Block key to its decision, for every key whose latest value is a block."""
-    table = read_table(settings, settings.topic("blocks"))
-    blocks = {}
-    for key, value in table.items():
+class BlockTable:
+    """The blocks in force, folded from the blocks topic's records in offset order.
+
+    A key's last record wins: a block keeps the key in force; an unblock, a tombstone or an unreadable
+    value drops it. `blocks list` folds a read to the end offsets, the check API folds the records as
+    it follows the topic: one fold, so both give the same answer for the same records.
+    """
+
+    def __init__(self) -> None:
+        self.blocks: dict[str, dict[str, Any]] = {}  # block key -> the block decision in force
+        self.by_cli: dict[str, dict[str, dict[str, Any]]] = {}  # caller ID -> its blocks by key
+
+    def apply(self, key: bytes | None, value: bytes | None) -> None:
+        name = "" if key is None else key.decode("utf-8", errors="replace")
+        old = self.blocks.pop(name, None)
+        if old is not None:
+            mine = self.by_cli.get(str(old.get("caller_id")))
+            if mine is not None:
+                mine.pop(name, None)
+                if not mine:
+                    del self.by_cli[str(old.get("caller_id"))]
         decision = _decision(value)
         if decision is not None and decision.get("kind") == "block":
-            blocks["" if key is None else key.decode("utf-8", errors="replace")] = decision
-    return blocks
+            self.blocks[name] = decision
+            self.by_cli.setdefault(str(decision.get("caller_id")), {})[name] = decision
+
+    def for_cli(self, caller_id: str) -> list[dict[str, Any]]:
+        """The blocks in force on one caller ID (normalised E.164), in key order."""
+        mine = self.by_cli.get(caller_id) or {}
+        return [mine[key] for key in sorted(mine)]
+
+    def select(self, tenant: str | None = None, rule: str | None = None) -> list[dict[str, Any]]:
+        """The blocks in force, in key order; only one tenant's or one rule's when asked."""
+        return [block for key, block in sorted(self.blocks.items())
+                if tenant in (None, block.get("tenant")) and rule in (None, block.get("rule"))]
+
+
+def current_blocks(settings: Settings) -> BlockTable:
+    """The blocks in force now: the blocks topic read to its end offsets and folded."""
+    table = BlockTable()
+    for key, value in read_table(settings, settings.topic("blocks")).items():
+        table.apply(key, value)
+    return table
 
 
 def _decision(value: bytes | None) -> dict[str, Any] | None:
@@ -76,14 +111,30 @@ def _decision(value: bytes | None) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def describe_block(block: dict[str, Any], runbook_base_url: str = "") -> dict[str, Any]:
+    """One block in force as `blocks list --json` and the check API show it."""
+    rule = str(block.get("rule"))
+    return {
+        "cli": block.get("caller_id"),
+        "tenant": block.get("tenant"),
+        "rule": rule,
+        "scope": block.get("scope") or {},
+        "since": block.get("at"),
+        "until": block.get("until"),
+        "message": block.get("message"),
+        "runbook": runbook_url(rule, runbook_base_url),
+        "decision_id": block.get("id"),
+    }
+
+
 def format_block(decision: dict[str, Any]) -> str:
-    """`caller_id  rule  since AT  until UNTIL  message` for one active block."""
+    """`caller_id  tenant  rule  scope  since AT  until UNTIL  message` for one active block."""
     def show(name: str) -> str:
         value = decision.get(name)
-        return "-" if value in (None, "") else str(value)
+        return "-" if value in (None, "", {}) else value if isinstance(value, str) else json.dumps(value)
 
-    return (f"{show('caller_id')}  {show('rule')}  since {show('at')}  until {show('until')}  "
-            f"{show('message')}")
+    return (f"{show('caller_id')}  {show('tenant')}  {show('rule')}  {show('scope')}  since {show('at')}  "
+            f"until {show('until')}  {show('message')}")
 
 
 # --- command line -----------------------------------------------------------------------------
@@ -101,16 +152,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_list(actions: argparse._SubParsersAction) -> None:
-    parser = actions.add_parser("list", help="print the caller IDs blocked now, one block per line",
-                                description="Print each block in force: caller_id  rule  since  until  message.")
+    parser = actions.add_parser(
+        "list", help="print the caller IDs blocked now, one block per line",
+        description="Print each block in force: caller_id  tenant  rule  scope  since AT  until UNTIL  message "
+                    "('-' for none), in key order; --json prints them as the check API's /v1/blocks does.")
+    parser.add_argument("--tenant", metavar="T", help="only the blocks made on this tenant's calls")
+    parser.add_argument("--rule", metavar="R", help="only this rule's blocks")
+    parser.add_argument("--json", action="store_true", help="a JSON array of {cli, tenant, rule, scope, since, "
+                        "until, message, runbook, decision_id}")
     parser.set_defaults(func=_cmd_list)
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    blocks = current_blocks(Settings.from_env())
-    for key in sorted(blocks):
-        print(format_block(blocks[key]))
-    callers = {decision.get("caller_id") for decision in blocks.values()}
+    blocks = current_blocks(Settings.from_env()).select(args.tenant, args.rule)
+    if args.json:
+        print(json.dumps([describe_block(block) for block in blocks], ensure_ascii=False, indent=1))
+    else:
+        for block in blocks:
+            print(format_block(block))
+    callers = {decision.get("caller_id") for decision in blocks}
     print(f"{len(blocks)} block(s) in force on {len(callers)} caller ID(s)", file=sys.stderr)
     return 0
 
@@ -129,8 +189,7 @@ def _add_clear(actions: argparse._SubParsersAction) -> None:
 def clear(settings: Settings, caller_id: str, rule: str | None, at: datetime) -> list[dict[str, Any]]:
     """Unblock decisions written for the matching blocks in force; the workers are told too."""
     subject = classify(caller_id).e164 or caller_id
-    matching = [block for block in current_blocks(settings).values()
-                if block.get("caller_id") == subject and rule in (None, block.get("rule"))]
+    matching = [block for block in current_blocks(settings).for_cli(subject) if rule in (None, block.get("rule"))]
     unblocks = [unblock_of(block, at, cleared_message(block["caller_id"], block["rule"])) for block in matching]
     producer = make_producer(settings)
     try:
