@@ -48,6 +48,8 @@ def test_stream_gives_replays_decisions(stack, kafka_bootstrap, topic_prefix, tm
     expected = replay_decisions(path)
     assert {d["kind"] for d in expected} == {"alert", "block", "unblock"}
     assert any(d["kind"] == "unblock" and d["rule"] == "fr.daily_limit" for d in expected)
+    # both French CLIs keep calling once blocked: the stream must page as replay does
+    assert {d["caller_id"] for d in expected if d["rule"] == "cli.used_while_blocked"} == {OWNED_FR, ROGUE_FR}
     worker = stack("w1", "--inventory", INVENTORY)
     produce(kafka_bootstrap, topic_prefix, path)
     partitions = {key for key, _ in read_topic(kafka_bootstrap, f"{topic_prefix}cdr")}
