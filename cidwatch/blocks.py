@@ -10,9 +10,11 @@ rules stays blocked until both are lifted.
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,29 +32,27 @@ READ_TIMEOUT_S = 60.0
 
 def read_table(settings: Settings, topic: str, timeout_s: float = READ_TIMEOUT_S) -> dict[bytes | None, bytes | None]:
     """Last value of each key of `topic`, read from the beginning to the end offsets of now."""
+    return {record.key: record.value for record in read_records(settings, topic, timeout_s)}
+
+
+def read_records(settings: Settings, topic: str, timeout_s: float = READ_TIMEOUT_S) -> Iterator[Any]:
+    """Every record of `topic`, each partition in offset order, from the beginning to the end offsets of now."""
     consumer = make_consumer(settings, "cidwatch-blocks")
     try:
         assigned = assign_all(consumer, topic)
         consumer.seek_to_beginning(*assigned)
         end = consumer.end_offsets(assigned)
-        return _read_to(consumer, end, timeout_s)
+        remaining = {tp for tp, offset in end.items() if consumer.position(tp) < offset}
+        deadline = time.monotonic() + timeout_s
+        while remaining:
+            if time.monotonic() > deadline:
+                raise CliError(f"reading {len(remaining)} partition(s) to their end took over {timeout_s:.0f} s")
+            for records in consumer.poll(timeout_ms=500).values():
+                yield from records
+            # Positions, not record offsets: compaction and transaction markers leave offset gaps.
+            remaining = {tp for tp in remaining if consumer.position(tp) < end[tp]}
     finally:
         consumer.close()
-
-
-def _read_to(consumer: Any, end: dict[Any, int], timeout_s: float) -> dict[bytes | None, bytes | None]:
-    latest: dict[bytes | None, bytes | None] = {}
-    remaining = {tp for tp, offset in end.items() if consumer.position(tp) < offset}
-    deadline = time.monotonic() + timeout_s
-    while remaining:
-        if time.monotonic() > deadline:
-            raise CliError(f"reading {len(remaining)} partition(s) to their end took over {timeout_s:.0f} s")
-        for records in consumer.poll(timeout_ms=500).values():
-            for record in records:
-                latest[record.key] = record.value
-        # Positions, not record offsets: compaction and transaction markers leave offset gaps.
-        remaining = {tp for tp in remaining if consumer.position(tp) < end[tp]}
-    return latest
 
 
 class BlockTable:
@@ -183,21 +183,27 @@ def _add_clear(actions: argparse._SubParsersAction) -> None:
                     "so their state drops the block (they re-send the same unblock id).")
     parser.add_argument("caller_id", metavar="CALLER_ID", help="the caller ID, E.164 (separators allowed)")
     parser.add_argument("--rule", metavar="R", help="lift only this rule's block")
+    parser.add_argument("--reason", metavar="TEXT", help="why: recorded in the unblock decision's message")
+    parser.add_argument("--by", metavar="NAME", default=None,
+                        help="who clears it, recorded in the unblock decision (default: your login name)")
     parser.set_defaults(func=_cmd_clear)
 
 
-def clear(settings: Settings, caller_id: str, rule: str | None, at: datetime) -> list[dict[str, Any]]:
-    """Unblock decisions written for the matching blocks in force; the workers are told too."""
+def clear(settings: Settings, caller_id: str, rule: str | None, at: datetime, by: str | None = None,
+          reason: str | None = None) -> list[dict[str, Any]]:
+    """Unblock decisions written for the matching blocks in force, naming who cleared them and why; the
+    workers are told too (with the same `by` and `reason`, so their unblock is the same)."""
     subject = classify(caller_id).e164 or caller_id
     matching = [block for block in current_blocks(settings).for_cli(subject) if rule in (None, block.get("rule"))]
-    unblocks = [unblock_of(block, at, cleared_message(block["caller_id"], block["rule"])) for block in matching]
+    unblocks = [unblock_of(block, at, cleared_message(block["caller_id"], block["rule"], by, reason))
+                for block in matching]
     producer = make_producer(settings)
     try:
         for unblock in unblocks:
             producer.send(settings.topic("blocks"), key=unblock.block_key.encode(), value=unblock.to_json())
             producer.send(settings.topic("decisions"), key=subject.encode(), value=unblock.to_json())
         if _topic_exists(settings, settings.topic(BY_SUBJECT)):
-            producer.send(settings.topic(BY_SUBJECT), key=subject.encode(), value=clear_envelope(rule, at))
+            producer.send(settings.topic(BY_SUBJECT), key=subject.encode(), value=clear_envelope(rule, at, by, reason))
         producer.flush()
     finally:
         producer.close()
@@ -213,9 +219,18 @@ def _topic_exists(settings: Settings, topic: str) -> bool:
         consumer.close()
 
 
+def _login() -> str:
+    """The operator's login name (`--by` overrides it); 'an operator' when the system has none."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "an operator"
+
+
 def _cmd_clear(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    unblocks = clear(settings, args.caller_id, args.rule, datetime.now(UTC))
+    reason = " ".join(args.reason.split()) if args.reason else None
+    unblocks = clear(settings, args.caller_id, args.rule, datetime.now(UTC), args.by or _login(), reason)
     for unblock in unblocks:
         print(f"unblocked {unblock['caller_id']} {unblock['rule']} {json.dumps(unblock['scope'])}")
     if not unblocks:

@@ -53,9 +53,11 @@ def block_key(caller_id: str, rule: str, scope: dict[str, str]) -> str:
     return f"{caller_id}|{rule}|{scope_key(scope)}"
 
 
-def cleared_message(caller_id: str, rule: str) -> str:
-    """The message of an operator's unblock, shared by `blocks clear` and the worker."""
-    return f"Block of {caller_id} by {rule} cleared by an operator."
+def cleared_message(caller_id: str, rule: str, by: str | None = None, reason: str | None = None) -> str:
+    """The message of an operator's unblock, shared by `blocks clear` and the worker (which gets `by` and
+    `reason` in the clear envelope, so both write the same unblock): who cleared it, and why."""
+    text = f"Block of {caller_id} by {rule} cleared by {by or 'an operator'}"
+    return f"{text}: {reason}" if reason else f"{text}."
 
 
 def unblock_of(block: Mapping[str, Any], at: datetime, message: str) -> Decision:

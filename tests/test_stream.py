@@ -198,15 +198,26 @@ def test_blocks_clear_writes_the_unblock(stack, kafka_bootstrap, topic_prefix, t
     ]
     produce(kafka_bootstrap, topic_prefix, write_jsonl(tmp_path / "a.jsonl", record))
     wait_for(lambda: decisions(kafka_bootstrap, topic_prefix), 90, "the UK block", w)
-    out = cidwatch(kafka_bootstrap, topic_prefix, "blocks", "clear", "+44 870 123 4567").stdout
+    out = cidwatch(kafka_bootstrap, topic_prefix, "blocks", "clear", "+44 870 123 4567", "--by", "alice",
+                   "--reason", "number ported  to us, ticket 42").stdout
     assert "uk.cli_not_permitted" in out
     got = wait_for(
-        lambda: (lambda ds: ds if len(ds) >= 2 else None)(decisions(kafka_bootstrap, topic_prefix)),
+        lambda: (lambda ds: ds if len(ds) >= 3 else None)(decisions(kafka_bootstrap, topic_prefix)),
         60,
         "the worker's unblock",
     )
-    assert [d["kind"] for d in got][:2] == ["block", "unblock"]
+    # the command's unblock, then the worker's: the same id and message (who and why reach the worker)
+    assert [d["kind"] for d in got] == ["block", "unblock", "unblock"]
+    assert got[1] == got[2]
+    assert got[1]["message"] == ("Block of +448701234567 by uk.cli_not_permitted cleared by alice: "
+                                 "number ported to us, ticket 42")
     assert "+448701234567" not in cidwatch(kafka_bootstrap, topic_prefix, "blocks", "list").stdout
+    history = cidwatch(kafka_bootstrap, topic_prefix, "history", "+44 870 123 4567")
+    lines = history.stdout.splitlines()
+    assert [line.split("  ")[1:3] for line in lines] == [["block", "uk.cli_not_permitted"],
+                                                         ["unblock", "uk.cli_not_permitted"]]
+    assert lines[0].startswith("2026-05-04T10:00:00Z") and "cleared by alice" in lines[1]
+    assert "2 decision(s) about +44 870 123 4567" in history.stderr
 
 
 def test_restart_and_rebalance_lose_nothing(stack, kafka_bootstrap, topic_prefix, tmp_path):
