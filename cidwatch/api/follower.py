@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from cidwatch.api.book import Book
 from streams.settings import Settings
@@ -105,11 +106,11 @@ class Follower:
         finally:
             await consumer.stop()
 
-    async def _mark_if_caught_up(self, consumer: object, ends: dict) -> None:
+    async def _mark_if_caught_up(self, consumer: Any, ends: dict[Any, int]) -> None:
         """Ready once every partition's position reached its end offset of the start (positions, not
         record offsets: compaction and transaction markers leave gaps)."""
         for tp, end in ends.items():
-            if await consumer.position(tp) < end:  # type: ignore[attr-defined]
+            if await consumer.position(tp) < end:
                 return
         self.readiness.ready = True
         self.readiness.reason = "ready"
