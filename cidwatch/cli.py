@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "cidwatch.replay_cmd",
     "cidwatch.rules_cmd",
     "cidwatch.dev.broker", "cidwatch.topics_cmd", "cidwatch.produce", "cidwatch.tail", "cidwatch.blocks",
+    "cidwatch.api.server", "cidwatch.history",
     "dashboards.cli",
     "cidwatch.worker_cmd", "cidwatch.inventory_cmd",
     "cidwatch.dev.simulate", "cidwatch.dev.demo",

@@ -9,12 +9,37 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import phonenumbers
+
 from rules.cdr import iso_utc
+from rules.numbers import NumberInfo
 
 
 def scope_key(scope: dict[str, str]) -> str:
     """Canonical text of a scope, so equal scopes give equal keys and ids."""
     return json.dumps(scope, sort_keys=True, separators=(",", ":"))
+
+
+def scope_applies(scope: Mapping[str, str], destination: NumberInfo | None) -> bool:
+    """Whether a block of this scope covers a call to `destination` (None: a destination not known).
+
+    Why here: the check API and the rule `cli.used_while_blocked` must read a scope the same way. A
+    scope is what the rule that made the block names: `destination_country` (the country's calling
+    code, as `au.cli_not_permitted` tests it) and `destination_type` (`toll_free`). An unknown
+    destination, or a scope key this version does not know, is covered: a block is never read as
+    narrower than it may be, so a dialer is never told "allowed" by mistake.
+    """
+    for name, wanted in scope.items():
+        if destination is None:
+            return True
+        if name == "destination_country":
+            code = phonenumbers.country_code_for_region(str(wanted))
+            if code and destination.calling_code != code:
+                return False
+        elif name == "destination_type" and wanted == "toll_free" and not (destination.valid
+                                                                            and destination.toll_free):
+            return False
+    return True
 
 
 def decision_id(*parts: str) -> str:
@@ -28,9 +53,11 @@ def block_key(caller_id: str, rule: str, scope: dict[str, str]) -> str:
     return f"{caller_id}|{rule}|{scope_key(scope)}"
 
 
-def cleared_message(caller_id: str, rule: str) -> str:
-    """The message of an operator's unblock, shared by `blocks clear` and the worker."""
-    return f"Block of {caller_id} by {rule} cleared by an operator."
+def cleared_message(caller_id: str, rule: str, by: str | None = None, reason: str | None = None) -> str:
+    """The message of an operator's unblock, shared by `blocks clear` and the worker (which gets `by` and
+    `reason` in the clear envelope, so both write the same unblock): who cleared it, and why."""
+    text = f"Block of {caller_id} by {rule} cleared by {by or 'an operator'}"
+    return f"{text}: {reason}" if reason else f"{text}."
 
 
 def unblock_of(block: Mapping[str, Any], at: datetime, message: str) -> Decision:

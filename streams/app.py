@@ -312,16 +312,18 @@ class CidwatchWorker:
             at, key, reason = datetime.fromisoformat(body["at"]), body["key"], body["reason"]
             self._apply(subject, event, batch, lambda state: self.engine.lift(state, key, at, reason))
         elif kind == "clear":
-            at, rule = datetime.fromisoformat(body["at"]), body.get("rule")
-            self._apply(subject, event, batch, lambda state: self._clear(state, subject, rule, at))
+            at, rule, by, why = datetime.fromisoformat(body["at"]), body.get("rule"), body.get("by"), body.get("reason")
+            self._apply(subject, event, batch, lambda state: self._clear(state, subject, rule, at, by, why))
         else:
             log.error("unknown envelope %r on %s", kind, self.by_subject_name)
 
-    def _clear(self, state: SubjectState, subject: str, rule: str | None, at: datetime) -> list[Decision]:
+    def _clear(self, state: SubjectState, subject: str, rule: str | None, at: datetime, by: str | None = None,
+               reason: str | None = None) -> list[Decision]:
         decisions = []
         for key, block in list(state.blocks.items()):
             if block["caller_id"] == subject and rule in (None, block["rule"]):
-                decisions.extend(self.engine.lift(state, key, at, cleared_message(subject, block["rule"])))
+                message = cleared_message(subject, block["rule"], by, reason)
+                decisions.extend(self.engine.lift(state, key, at, message))
         return decisions
 
     def _judge_cdr(self, cdr: Cdr, subject: str, event: EventT, batch: Batch) -> None:

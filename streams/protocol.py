@@ -6,7 +6,8 @@ as `{"t": "cdr", "cdr": {...}, "ts": produced_at}`; wall-clock timers, inventory
 send control envelopes the owning worker applies in order with that subject's records:
 - `expire`: lift the subject's time-boxed blocks due by `now`;
 - `lift`: end one block (`key`) at `at`, with `reason` (an inventory push removed its cause);
-- `clear`: an operator's unblock of the subject's blocks (all rules, or `rule`) at `at`.
+- `clear`: an operator's unblock of the subject's blocks (all rules, or `rule`) at `at`, by whom (`by`) and
+  why (`reason`).
 """
 
 from __future__ import annotations
@@ -34,5 +35,5 @@ def lift_envelope(key: str, at: datetime, reason: str) -> bytes:
     return envelope("lift", key=key, at=at.isoformat(), reason=reason)
 
 
-def clear_envelope(rule: str | None, at: datetime) -> bytes:
-    return envelope("clear", rule=rule, at=at.isoformat())
+def clear_envelope(rule: str | None, at: datetime, by: str | None = None, reason: str | None = None) -> bytes:
+    return envelope("clear", rule=rule, at=at.isoformat(), by=by, reason=reason)

@@ -311,7 +311,7 @@ def test_current_blocks_keeps_the_last_value_per_key(kafka_bootstrap: str, topic
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     settings = settings_for(kafka_bootstrap, topic_prefix)
     create_topics(settings)
-    assert blocks.current_blocks(settings) == {}
+    assert blocks.current_blocks(settings).blocks == {}
 
     records = [
         block_record("block", "+33140000001", "spam-rate"),
@@ -323,7 +323,7 @@ def test_current_blocks_keeps_the_last_value_per_key(kafka_bootstrap: str, topic
     ]
     produce.produce_records(settings, records, progress=False, topic=settings.topic("blocks"))
 
-    current = blocks.current_blocks(settings)
+    current = blocks.current_blocks(settings).blocks
     assert set(current) == {"+33140000001|short-calls|{}", "+33140000003|spam-rate|{}"}
     assert current["+33140000001|short-calls|{}"]["rule"] == "short-calls"
 
@@ -333,10 +333,19 @@ def test_current_blocks_keeps_the_last_value_per_key(kafka_bootstrap: str, topic
     captured = capsys.readouterr()
     lines = captured.out.splitlines()
     assert lines == [
-        "+33140000001  short-calls  since 2026-05-04T10:00:00Z  until -  short-calls on +33140000001",
-        "+33140000003  spam-rate  since 2026-05-04T10:00:00Z  until -  spam-rate on +33140000003",
+        "+33140000001  acme  short-calls  -  since 2026-05-04T10:00:00Z  until -  short-calls on +33140000001",
+        "+33140000003  acme  spam-rate  -  since 2026-05-04T10:00:00Z  until -  spam-rate on +33140000003",
     ]
     assert "2 block(s) in force on 2 caller ID(s)" in captured.err
+
+    assert run_cli(["blocks", "list", "--rule", "spam-rate", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed == [{"cli": "+33140000003", "tenant": "acme", "rule": "spam-rate", "scope": {},
+                       "since": "2026-05-04T10:00:00Z", "until": None, "message": "spam-rate on +33140000003",
+                       "runbook": "docs/runbooks/spam-rate.md", "decision_id": "block-+33140000003-spam-rate"}]
+    assert run_cli(["blocks", "list", "--tenant", "beta"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and "0 block(s) in force" in captured.err
 
 
 @pytest.mark.kafka

@@ -43,7 +43,7 @@ def test_example_replay_outputs(tmp_path):
     assert {d["rule"] for d in decisions} == {
         "cli.invalid", "cli.not_authorized", "us.tollfree_to_tollfree", "tollfree.international",
         "au.cli_not_permitted", "uk.cli_not_permitted", "fr.daily_limit", "fr.callback_unanswered",
-        "us.cnam_missing"}
+        "us.cnam_missing", "cli.used_while_blocked"}
     rejects = read_jsonl(tmp_path / "rejects.jsonl")
     assert rejects == [{"file": str(EXAMPLE), "line": "line 117", "field": "started_at",
                         "reason": "time 2026-03-29 10:00:00 has no UTC offset (pass --assume-tz to name its zone)"}]
@@ -78,7 +78,7 @@ def test_jsonl_csv_and_parquet_give_identical_decisions(tmp_path):
         cidwatch("replay", source, "--inventory", INVENTORY, "--out", out)
         assert read_jsonl(out / "rejects.jsonl") == []
         outputs.append(read_jsonl(out / "decisions.jsonl"))
-    assert len(outputs[0]) == 13
+    assert len(outputs[0]) == 14
     assert outputs[0] == outputs[1] == outputs[2]
 
 

@@ -62,7 +62,7 @@ def test_report_names_the_rules_inputs_and_counts(replayed: Path) -> None:
         assert f"<td>{rule}</td>" in page and f"docs/runbooks/{rule}.md" in page
     assert "<code>examples/cdrs.jsonl</code>" in page
     assert "<td>records read</td><td class=n>534</td>" in page
-    assert "<td>decisions</td><td class=n>13</td>" in page
+    assert "<td>decisions</td><td class=n>14</td>" in page
     assert re.search(r"Generated at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", page)
     assert html.escape(FULL_RISK_NOTE) in page  # replay records the engine's own scores, all factors
 

@@ -48,6 +48,8 @@ def test_stream_gives_replays_decisions(stack, kafka_bootstrap, topic_prefix, tm
     expected = replay_decisions(path)
     assert {d["kind"] for d in expected} == {"alert", "block", "unblock"}
     assert any(d["kind"] == "unblock" and d["rule"] == "fr.daily_limit" for d in expected)
+    # both French CLIs keep calling once blocked: the stream must page as replay does
+    assert {d["caller_id"] for d in expected if d["rule"] == "cli.used_while_blocked"} == {OWNED_FR, ROGUE_FR}
     worker = stack("w1", "--inventory", INVENTORY)
     produce(kafka_bootstrap, topic_prefix, path)
     partitions = {key for key, _ in read_topic(kafka_bootstrap, f"{topic_prefix}cdr")}
@@ -196,15 +198,26 @@ def test_blocks_clear_writes_the_unblock(stack, kafka_bootstrap, topic_prefix, t
     ]
     produce(kafka_bootstrap, topic_prefix, write_jsonl(tmp_path / "a.jsonl", record))
     wait_for(lambda: decisions(kafka_bootstrap, topic_prefix), 90, "the UK block", w)
-    out = cidwatch(kafka_bootstrap, topic_prefix, "blocks", "clear", "+44 870 123 4567").stdout
+    out = cidwatch(kafka_bootstrap, topic_prefix, "blocks", "clear", "+44 870 123 4567", "--by", "alice",
+                   "--reason", "number ported  to us, ticket 42").stdout
     assert "uk.cli_not_permitted" in out
     got = wait_for(
-        lambda: (lambda ds: ds if len(ds) >= 2 else None)(decisions(kafka_bootstrap, topic_prefix)),
+        lambda: (lambda ds: ds if len(ds) >= 3 else None)(decisions(kafka_bootstrap, topic_prefix)),
         60,
         "the worker's unblock",
     )
-    assert [d["kind"] for d in got][:2] == ["block", "unblock"]
+    # the command's unblock, then the worker's: the same id and message (who and why reach the worker)
+    assert [d["kind"] for d in got] == ["block", "unblock", "unblock"]
+    assert got[1] == got[2]
+    assert got[1]["message"] == ("Block of +448701234567 by uk.cli_not_permitted cleared by alice: "
+                                 "number ported to us, ticket 42")
     assert "+448701234567" not in cidwatch(kafka_bootstrap, topic_prefix, "blocks", "list").stdout
+    history = cidwatch(kafka_bootstrap, topic_prefix, "history", "+44 870 123 4567")
+    lines = history.stdout.splitlines()
+    assert [line.split("  ")[1:3] for line in lines] == [["block", "uk.cli_not_permitted"],
+                                                         ["unblock", "uk.cli_not_permitted"]]
+    assert lines[0].startswith("2026-05-04T10:00:00Z") and "cleared by alice" in lines[1]
+    assert "2 decision(s) about +44 870 123 4567" in history.stderr
 
 
 def test_restart_and_rebalance_lose_nothing(stack, kafka_bootstrap, topic_prefix, tmp_path):

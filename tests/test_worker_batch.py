@@ -71,7 +71,8 @@ def test_a_record_the_engine_fails_on_is_dead_lettered_and_the_others_keep_their
     state = batch.touched["+33184884001"]
     assert state is worker._states["+33184884001"]
     assert len(state.seen) == 4  # u1, u2, u4, u5: the failed record left no trace
-    assert [d.rule for d in batch.decisions] == ["cli.not_authorized"]  # from u1, kept once
+    # the block from u1, kept once; u2 presents the blocked CLI: cli.used_while_blocked, once in its window
+    assert [d.rule for d in batch.decisions] == ["cli.not_authorized", "cli.used_while_blocked"]
 
 
 def test_garbage_goes_to_the_dlq_with_its_reason(worker):

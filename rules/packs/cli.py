@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from rules.context import Call
+from rules.decision import scope_applies
 from rules.inventory import Inventory
 from rules.numbers import strip_separators
 from rules.pack import Rule
@@ -57,3 +59,40 @@ def same_as_destination(call: Call, _rule: Rule) -> Finding | None:
         return None
     return Finding(lambda _t: f"Caller ID {number} was presented on a call to {number} itself; analytics "
                               "engines and carriers treat a call from the called number as spoofed.")
+
+
+@rule("cli.used_while_blocked", "alert", ("utc_day", "local_day"))
+def used_while_blocked(call: Call, rule: Rule) -> Finding | None:
+    """A call presenting a caller ID that had a block in force for this call's scope at its `started_at`:
+    the dialer did not honour the block. Only a block decided by an earlier call counts (made before
+    this call started, by another call): the call that triggers a block is not counted. Blocks lifted
+    (their unblock judged, an operator's clear, a time-boxed block's `until` passed) are no longer in the
+    subject's state. Counted per caller ID and window; the engine alerts once per window.
+    """
+    blocks = call.state.blocks
+    if not blocks:
+        return None
+    started, call_id = call.cdr.started_at, call.cdr.call_id
+    ignored = None
+    for block in blocks.values():
+        if block.get("call_id") == call_id:
+            continue
+        since = datetime.fromisoformat(block["at"])
+        if since >= started:
+            continue
+        until = block.get("until")
+        if until is not None and datetime.fromisoformat(until) <= started:
+            continue
+        scope = block.get("scope") or {}
+        if scope and not scope_applies(scope, call.destination):
+            continue
+        if ignored is None or (since, block["rule"]) < (datetime.fromisoformat(ignored["at"]), ignored["rule"]):
+            ignored = block
+    if ignored is None:
+        return None
+    window = call.window(rule)
+    count = call.count(rule.id, window)
+    number, blocked_by, since_text, block_id = call.subject, ignored["rule"], ignored["at"], ignored["id"]
+    return Finding(lambda _t: f"Caller ID {number} was presented on {count} call(s) on {window.key} while blocked "
+                              f"by {blocked_by} since {since_text} (block {block_id}); the dialer is not honouring "
+                              "the block.", count=count)

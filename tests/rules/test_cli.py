@@ -1,4 +1,4 @@
-"""cli.invalid and cli.not_authorized (rules/packs/cli.py), on hand-built records."""
+"""The cli.* rules (rules/packs/cli.py), on hand-built records."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -44,7 +44,9 @@ def test_cli_not_authorized_unlisted_pending_and_other_tenant():
 def test_standing_blocks_are_emitted_once():
     records = [cdr("+12125550199", "+13125550100", at=datetime(2026, 5, 4, tzinfo=UTC) + timedelta(days=i))
                for i in range(5)]
-    assert rules_of(run(records, OWNED)) == [("cli.not_authorized", "block")]
+    # (each later day's call presents the blocked CLI: cli.used_while_blocked alerts once a day)
+    later = [("cli.used_while_blocked", "alert")] * 4
+    assert rules_of(run(records, OWNED)) == [("cli.not_authorized", "block"), *later]
 
 
 def test_cli_same_as_destination_fires_once_per_utc_day():
@@ -92,3 +94,66 @@ def test_cli_same_as_destination_parses_only_a_destination_that_can_be_the_cli()
         assert outcome.decisions == [] and outcome.destination is None, destination  # never parsed
     outcome = engine.process(parse_cdr(cdr("+33184884000", "+33 1 84 88 40 00")), SubjectState())
     assert outcome.destination is not None and outcome.destination.e164 == "+33184884000"
+
+
+# --- cli.used_while_blocked ---------------------------------------------------------------------------
+
+
+def test_cli_used_while_blocked_counts_calls_after_the_block_not_the_one_that_made_it():
+    start = datetime(2026, 5, 4, 10, tzinfo=UTC)
+    records = [cdr("+448701234567", "+442071838750", at=start + timedelta(minutes=i)) for i in range(4)]
+    result = run(records)
+    assert rules_of(result) == [("uk.cli_not_permitted", "block"), ("cli.used_while_blocked", "alert")]
+    block, alert = decisions(result)
+    assert alert["call_id"] == records[1]["call_id"] and alert["severity"] == "critical"
+    assert alert["until"] == "2026-05-05T00:00:00Z" and alert["count"] == 1
+    assert alert["message"] == (
+        f"Caller ID +448701234567 was presented on 1 call(s) on 2026-05-04 while blocked by uk.cli_not_permitted "
+        f"since 2026-05-04T10:00:00Z (block {block['id']}); the dialer is not honouring the block.")
+
+
+def test_cli_used_while_blocked_honours_the_blocks_scope():
+    """A toll-free CLI blocked on calls to Australia may still call France; a second call to Australia is
+    counted; the call that made the block is not."""
+    start = datetime(2026, 5, 4, 10, tzinfo=UTC)
+    records = [cdr("+18445550111", "+61291234567", at=start),
+               cdr("+18445550111", "+33140000001", at=start + timedelta(minutes=1)),
+               cdr("+18445550111", "+61291234567", at=start + timedelta(minutes=2))]
+    result = run(records)
+    found = [(d["rule"], d["kind"], d["call_id"]) for d in decisions(result)
+             if d["rule"] in ("au.cli_not_permitted", "cli.used_while_blocked")]
+    assert found == [("au.cli_not_permitted", "block", records[0]["call_id"]),
+                     ("cli.used_while_blocked", "alert", records[2]["call_id"])]
+
+
+def test_cli_used_while_blocked_ignores_calls_before_the_block_and_after_its_end():
+    """Records judged out of order (as a stream may see them): a call that started before the block was
+    decided is not counted; a call after a time-boxed block's `until` (the next Paris day) is not either."""
+    from rules.cdr import parse_cdr
+    from rules.engine import Engine
+    from rules.pack import load_packs
+    from rules.state import DictState
+
+    cli = "+33184884000"  # French, not NPV: blocked at its 250th call of the Paris day
+    start = datetime(2026, 5, 4, 6, tzinfo=UTC)
+    day = [cdr(cli, "+33612345678", at=start + timedelta(seconds=30 * i)) for i in range(250)]
+    late = cdr(cli, "+33612345678", at=start - timedelta(minutes=5))  # judged after the block, started before
+    next_day = cdr(cli, "+33612345678", at="2026-05-05T06:00:00Z")
+    engine, store = Engine(load_packs()), DictState()
+    made = [(d.rule, d.kind) for record in [*day, late, next_day]
+            for d in engine.judge(parse_cdr(record), store).decisions]
+    assert ("fr.daily_limit", "block") in made and ("fr.daily_limit", "unblock") in made
+    assert ("cli.used_while_blocked", "alert") not in made
+    # the control: the same day's call after the block, judged in order, is counted
+    control = Engine(load_packs()), DictState()
+    made = [(d.rule, d.kind) for record in [*day, cdr(cli, "+33612345678", at=start + timedelta(hours=3))]
+            for d in control[0].judge(parse_cdr(record), control[1]).decisions]
+    assert ("cli.used_while_blocked", "alert") in made
+
+
+def test_cli_used_while_blocked_is_counted_per_cli_in_its_window():
+    """Once per window, and the count goes on: the next window's alert is a new one."""
+    start = datetime(2026, 5, 4, 10, tzinfo=UTC)
+    records = [cdr("+448701234567", "+442071838750", at=start + timedelta(hours=6 * i)) for i in range(6)]
+    alerts = decisions(run(records), "cli.used_while_blocked")
+    assert [(a["at"], a["count"]) for a in alerts] == [("2026-05-04T16:00:00Z", 1), ("2026-05-05T04:00:00Z", 1)]

@@ -120,7 +120,9 @@ def test_thresholds_come_from_the_pack(tmp_path):
     records = series(CLI, datetime(2026, 1, 14, 22, 50, tzinfo=UTC), 12, timedelta(minutes=1))
     raw = [RawRecord("t", f"line {i}", r) for i, r in enumerate(records)]
     result = replay(raw, Engine(load_packs(tmp_path)), now=datetime(2000, 1, 1, tzinfo=UTC))
-    assert [(d.kind, d.count) for d in result.decisions] == [("alert", 5), ("block", 8)]
+    assert [(d.rule, d.kind, d.count) for d in result.decisions] == [
+        ("fr.daily_limit", "alert", 5), ("fr.daily_limit", "block", 8),
+        ("cli.used_while_blocked", "alert", 1)]  # calls 9 to 12 went out while blocked
     assert result.decisions[1].until == datetime(2026, 1, 15, tzinfo=UTC)  # a UTC day, as configured
 
 
