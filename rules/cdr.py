@@ -47,10 +47,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 DIRECTIONS = ("outbound", "inbound", "internal")
 ATTESTATIONS = ("A", "B", "C")
 OPTIONAL_TEXT = ("tenant", "campaign", "carrier")
+PURPOSES = ("telemarketing", "automated", "service", "personal")
 FIELDS = (
     "call_id", "started_at", "direction", "caller_id", "destination", "answered", "duration_s",
-    "sip_code", "attestation", "tenant", "campaign", "carrier",
+    "sip_code", "attestation", "tenant", "campaign", "carrier", "purpose", "ingress_country",
 )
+_COUNTRY = re.compile(r"[A-Z]{2}")
 TRUE_WORDS = {"true": True, "1": True, "false": False, "0": False}
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -93,6 +95,8 @@ class Cdr:
     tenant: str | None = None
     campaign: str | None = None
     carrier: str | None = None
+    purpose: str | None = None  # why the call was made (PURPOSES); rules of telemarketing and automated calls
+    ingress_country: str | None = None  # ISO 3166 alpha-2: where the call entered the network (carriers)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict in the canonical field names (time as ISO 8601 with Z). Built by hand:
@@ -225,7 +229,31 @@ def parse_cdr(record: Mapping[str, Any], assume_tz: tzinfo | None = None) -> Cdr
         sip_code=_sip_code(record),
         attestation=attestation,
         **{name: _text(record, name) for name in OPTIONAL_TEXT},
+        purpose=_purpose(record),
+        ingress_country=_country(record, "ingress_country"),
     )
+
+
+def _purpose(record: Mapping[str, Any]) -> str | None:
+    """`purpose`, lower-cased; a value outside PURPOSES is refused (a typo would silently turn rules off)."""
+    text = _text(record, "purpose")
+    if text is None:
+        return None
+    purpose = text.strip().lower()
+    if purpose not in PURPOSES:
+        raise CdrError("purpose", f"must be one of {', '.join(PURPOSES)}, got {_show(text)}", BAD_VALUE)
+    return purpose
+
+
+def _country(record: Mapping[str, Any], field: str) -> str | None:
+    """An ISO 3166 alpha-2 code, upper-cased (two letters; whether the code is assigned is not checked)."""
+    text = _text(record, field)
+    if text is None:
+        return None
+    code = text.strip().upper()
+    if not _COUNTRY.fullmatch(code):
+        raise CdrError(field, f"expected an ISO 3166 alpha-2 country code such as FR, got {_show(text)}", BAD_VALUE)
+    return code
 
 
 def _missing(value: Any) -> bool:
