@@ -115,7 +115,7 @@ class CidwatchWorker:
     def __init__(self, cfg: WorkerConfig) -> None:
         self.cfg = cfg
         self.engine = Engine(load_packs(cfg.rules), None, cfg.default_region,
-                             dedup_seconds=int(cfg.dedup_hours * 3600))
+                             dedup_seconds=int(cfg.dedup_hours * 3600), hash_key=cfg.hash_key.encode())
         # The spam-risk model's settings, to read its part of a stored state (None: the defaults).
         self._risk_config = next((rule.config for rule in self.engine.pack.rules.values()
                                   if isinstance(rule.config, RiskConfig)), None)
@@ -371,7 +371,8 @@ class CidwatchWorker:
         if state is None:
             stored = self.table.get(subject)
             try:
-                state = SubjectState() if stored is None else SubjectState.from_dict(stored, self._risk_config)
+                state = (SubjectState() if stored is None
+                         else SubjectState.from_dict(stored, self._risk_config, self.engine.hash_key))
             except StateError as exc:
                 # A state another version wrote (or a damaged record): start this subject afresh.
                 log.error("subject %s: %s; its state starts afresh", subject, exc)
