@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     if args.report:
         from cidwatch.report import write_report  # matplotlib only when asked for
 
-        print(f"wrote {write_report(result, args.out, summary, inputs=args.inputs)}")
+        print(f"wrote {write_report(result, args.out, summary, inputs=args.inputs, rules_dir=args.rules)}")
     for line in summary_lines(result, engine.inventory):
         print(line)
     print(f"wrote {args.out / 'decisions.jsonl'}, {args.out / 'rejects.jsonl'}, {args.out / 'summary.csv'}")
