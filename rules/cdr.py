@@ -50,8 +50,10 @@ OPTIONAL_TEXT = ("tenant", "campaign", "carrier")
 PURPOSES = ("telemarketing", "automated", "service", "personal")
 FIELDS = (
     "call_id", "started_at", "direction", "caller_id", "destination", "answered", "duration_s",
-    "sip_code", "attestation", "tenant", "campaign", "carrier", "purpose", "ingress_country",
+    "sip_code", "attestation", "tenant", "campaign", "carrier",
 )
+# Written only when set: records of systems that never give them keep the shape they always had.
+SPARSE_FIELDS = ("purpose", "ingress_country")
 _COUNTRY = re.compile(r"[A-Z]{2}")
 TRUE_WORDS = {"true": True, "1": True, "false": False, "0": False}
 
@@ -103,6 +105,10 @@ class Cdr:
         `dataclasses.asdict` deep-copies, and this runs for every record the stream forwards."""
         data = {name: getattr(self, name) for name in FIELDS}
         data["started_at"] = iso_utc(self.started_at)
+        for name in SPARSE_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                data[name] = value
         return data
 
     def to_json(self) -> bytes:
