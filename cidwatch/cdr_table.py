@@ -22,8 +22,8 @@ from rules.cdr import ATTESTATIONS, DIRECTIONS, Cdr
 CHUNK = 65_536
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
-TEXT = ("call_id", "caller_id", "destination", "tenant", "campaign", "carrier")
-REPEATED = frozenset({"caller_id", "tenant", "campaign", "carrier"})  # dictionary-encoded
+TEXT = ("call_id", "caller_id", "destination", "tenant", "campaign", "carrier", "purpose", "ingress_country")
+REPEATED = frozenset({"caller_id", "tenant", "campaign", "carrier", "purpose", "ingress_country"})  # dictionary-encoded
 NO_SIP = -1
 _DIRECTION = {name: index for index, name in enumerate(DIRECTIONS)}
 _ATTESTATION = {None: 0, **{letter: index + 1 for index, letter in enumerate(ATTESTATIONS)}}
@@ -158,12 +158,13 @@ def cdrs_of(table: pa.Table) -> Iterator[Cdr]:
         part = table.slice(start, CHUNK)
         columns = [_values(part.column(name)) for name in (*TEXT, "at", "direction", "answered", "duration", "sip",
                                                             "attestation")]
-        for call_id, caller_id, destination, tenant, campaign, carrier, at, direction, answered, duration, \
-                sip, attestation in zip(*columns, strict=True):
+        for call_id, caller_id, destination, tenant, campaign, carrier, purpose, ingress_country, at, direction, \
+                answered, duration, sip, attestation in zip(*columns, strict=True):
             yield Cdr(
                 call_id=call_id, started_at=EPOCH + timedelta(microseconds=at),
                 direction=DIRECTIONS[direction], caller_id=caller_id, destination=destination,
                 answered=answered, duration_s=duration, sip_code=None if sip == NO_SIP else sip,
                 attestation=None if attestation == 0 else ATTESTATIONS[attestation - 1],
-                tenant=tenant, campaign=campaign, carrier=carrier,
+                tenant=tenant, campaign=campaign, carrier=carrier, purpose=purpose,
+                ingress_country=ingress_country,
             )

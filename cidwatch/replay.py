@@ -44,7 +44,7 @@ from rules.decision import Decision, decision_id
 from rules.engine import Engine, Outcome
 from rules.inventory import Inventory
 from rules.numbers import classify_with_region, strip_separators
-from rules.registry import inventory_clauses
+from rules.registry import inventory_clauses, needed_fields
 from rules.risk import RiskConfig, RiskScore, score_inputs
 from rules.state import DictState, SubjectState
 from rules.window import Windows, windows_for
@@ -174,7 +174,7 @@ def _read_part_in_worker(path: Path, start: int, end: int, first_line: int) -> t
 
 
 def _judge_in_worker(path: Path, now: datetime, summary_zone: str) -> _Partition:
-    return _judge(_WORKER["engine"], file_chunks(path), now, summary_zone, None)
+    return _judge(_WORKER["engine"], file_chunks(path), now, summary_zone, None, alone=False)
 
 
 def _pool(engine: Engine, assume_tz: tzinfo | None, processes: int, parts: int) -> ProcessPoolExecutor:
@@ -221,11 +221,15 @@ class _Partition:
     risk_peaks: dict[str, tuple[int, float, tuple[int, int, int], RiskConfig]] = field(default_factory=dict)
     first_call: tuple[int, datetime] | None = None
     last_call: tuple[int, datetime] | None = None
+    # Calls keyed rules judge next (record, the call, the keyed state's key), when partitions are judged
+    # apart: a keyed state (per tenant and consumer) gathers calls of caller IDs of every partition.
+    follow: list[tuple[int, Cdr, str]] = field(default_factory=list)
 
 
 def _judge(engine: Engine, chunks: Iterable[tuple[pa.Table, Sequence[int]]], now: datetime, summary_zone: str,
-           progress: tqdm | None) -> _Partition:
-    """Judge a partition's records (`chunks` of them, sorted, with each one's place among all the records)."""
+           progress: tqdm | None, alone: bool = True) -> _Partition:
+    """Judge a partition's records (`chunks` of them, sorted, with each one's place among all the records).
+    `alone`: these are all the records, so keyed states are judged here too (else `_judge_keyed` does)."""
     store = DictState()
     days = windows_for("local_day", summary_zone)
     found = _Partition()
@@ -234,7 +238,14 @@ def _judge(engine: Engine, chunks: Iterable[tuple[pa.Table, Sequence[int]]], now
         if progress is not None:
             progress.update(chunk.num_rows)
         for record, cdr in zip(places, cdrs_of(chunk), strict=True):
-            _judge_one(record, cdr, judge(cdr, store), found, subjects, days, region)
+            outcome = judge(cdr, store, alone)
+            if not alone and outcome.follow:
+                found.follow.extend((record, cdr, key) for key in outcome.follow)
+            _judge_one(record, cdr, outcome, found, subjects, days, region)
+            if outcome.status == "judged" and cdr.direction == "outbound" and engine.needs:
+                found.counts["outbound_judged"] += 1
+                for name in engine.lacking(cdr):
+                    found.counts[f"lacking {name}"] += 1
     final = engine.expire(store, now)
     found.decisions += final
     found.places += [None] * len(final)
@@ -288,6 +299,20 @@ def _judge_one(record: int, cdr: Cdr, outcome: Outcome, found: _Partition, subje
             found.risk_peaks[subject] = (record, risk.latest_value(), risk.latest_inputs(), risk.config)
         elif risk.bound_below(peak[1] + 0.09) is None and risk.latest_value() > peak[1]:
             found.risk_peaks[subject] = (peak[0], risk.latest_value(), risk.latest_inputs(), risk.config)
+
+
+def _judge_keyed(engine: Engine, follow: list[tuple[int, Cdr, str]]) -> _Partition:
+    """The keyed rules' step of the calls that partitions judged apart, in the single pass's order: each
+    call after its own step (its decisions placed after the call's others)."""
+    store = DictState()
+    found = _Partition()
+    own: Counter[int] = Counter()
+    for record, cdr, key in sorted(follow, key=lambda entry: entry[0]):
+        for decision in engine.process_keyed(cdr, key, store.get(key)).decisions:
+            found.decisions.append(decision)
+            found.places.append((record, 2, own[record]))
+            own[record] += 1
+    return found
 
 
 def _unclassified(destination: str, default_region: str | None) -> bool:
@@ -369,9 +394,10 @@ def run_engine(records: CdrTable, engine: Engine, result: ReplayResult, now: dat
         futures = [pool.submit(_judge_in_worker, path, now, result.summary_zone) for path in paths[1:]]
         progress = tqdm(desc=f"replay (1 of {workers} partitions)", unit="cdr", total=len(seconds) // workers,
                         disable=len(seconds) <= PROGRESS_THRESHOLD)
-        found = [_judge(engine, file_chunks(paths[0]), now, result.summary_zone, progress)]
+        found = [_judge(engine, file_chunks(paths[0]), now, result.summary_zone, progress, alone=False)]
         progress.close()
         found += [future.result() for future in futures]
+        found.append(_judge_keyed(engine, [entry for part in found for entry in part.follow]))
     _merge(found, _unblock_order(seconds, [entry for part in found for entry in part.timed], now.timestamp()),
            result)
 
@@ -534,6 +560,11 @@ def summary_lines(result: ReplayResult, inventory: Inventory | None) -> list[str
         lines.append(f"no inventory given: inventory clauses skipped ({', '.join(inventory_clauses())})")
     else:
         lines.append(f"inventory: {len(inventory)} numbers")
+    needed = needed_fields()
+    for name in sorted(needed):
+        if "outbound_judged" in counts:
+            lines.append(f"without {name}: {counts[f'lacking {name}']} of {counts['outbound_judged']} outbound calls "
+                         f"(not judged by {', '.join(needed[name])})")
     by_rule = Counter((d.rule, d.kind) for d in result.decisions)
     lines.append(f"decisions: {len(result.decisions)}")
     lines.extend(f"  {rule:<26} {kind:<8} {n}" for (rule, kind), n in sorted(by_rule.items()))

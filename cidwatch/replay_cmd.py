@@ -50,11 +50,15 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--default-region", metavar="CC", default=os.environ.get("CIDWATCH_DEFAULT_REGION"),
                         help="region for destinations written in national format, e.g. FR "
                         "(env CIDWATCH_DEFAULT_REGION)")
+    parser.add_argument("--hash-key", metavar="SECRET", default=os.environ.get("CIDWATCH_HASH_KEY", ""),
+                        help="key of the hashes of destinations kept in state and named in decisions; use the "
+                        "workers' key to get their decisions (env CIDWATCH_HASH_KEY; default: none, unkeyed)")
 
 
 def build_engine(args: argparse.Namespace) -> Engine:
     return Engine(load_pack_arg(args.rules), load_inventory_arg(args.inventory), args.default_region,
-                  dedup_seconds=int(getattr(args, "dedup_hours", 48.0) * 3600))
+                  dedup_seconds=int(getattr(args, "dedup_hours", 48.0) * 3600),
+                  hash_key=(getattr(args, "hash_key", "") or "").encode())
 
 
 def load_pack_arg(directory: Path | None) -> RulePack:
@@ -101,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     if args.report:
         from cidwatch.report import write_report  # matplotlib only when asked for
 
-        print(f"wrote {write_report(result, args.out, summary, inputs=args.inputs)}")
+        print(f"wrote {write_report(result, args.out, summary, inputs=args.inputs, rules_dir=args.rules)}")
     for line in summary_lines(result, engine.inventory):
         print(line)
     print(f"wrote {args.out / 'decisions.jsonl'}, {args.out / 'rejects.jsonl'}, {args.out / 'summary.csv'}")

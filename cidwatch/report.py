@@ -31,6 +31,8 @@ from matplotlib.patches import Patch
 
 from cidwatch.replay import SUMMARY_ZONE, ReplayResult, daily_frame
 from rules.numbers import classify
+from rules.pack import PackFile, pack_files
+from rules.registry import registry
 from rules.risk import DEFAULT_CONFIG, FACTORS, RiskConfig, RiskScore
 
 REPORT_NAME = "report.html"
@@ -57,8 +59,10 @@ def write_report(
     inputs: Sequence[str | Path] = (),
     generated_at: datetime | None = None,
     zone: str = SUMMARY_ZONE,
+    rules_dir: Path | None = None,
 ) -> Path:
-    """Write `out`/report.html from a replay's result and its per-CLI summary; returns the path."""
+    """Write `out`/report.html from a replay's result and its per-CLI summary (and a section per enabled
+    jurisdiction pack of `rules_dir`, default the shipped packs); returns the path."""
     out.mkdir(parents=True, exist_ok=True)
     calls = calls_frame(result)
     decisions = decisions_frame(result)
@@ -74,6 +78,7 @@ def write_report(
     page = render_page(
         result=result, summary=summary, decisions=decisions, peaks=peaks, inputs=[str(p) for p in inputs],
         generated_at=generated_at or datetime.now(UTC), images=[(t, n, png_base64(f)) for t, n, f in figures],
+        packs=[pack for pack in pack_files(rules_dir) if pack.rules],
     )
     path = out / REPORT_NAME
     path.write_text(page, encoding="utf-8")
@@ -308,6 +313,7 @@ def render_page(
     inputs: list[str],
     generated_at: datetime,
     images: list[tuple[str, str, str]],
+    packs: Sequence[PackFile] = (),
 ) -> str:
     e = html.escape
     parts = [
@@ -326,8 +332,38 @@ def render_page(
                      f"<figcaption>{e(note)}</figcaption></figure>")
         if title.startswith("Spam-label risk"):
             parts.append(risk_table(peaks))
+    parts += [jurisdiction_section(pack, result, decisions) for pack in packs]
     parts += ["<h2>Busiest caller IDs</h2>", busiest_table(summary), "</body></html>"]
     return "\n".join(parts)
+
+
+def jurisdiction_section(pack: PackFile, result: ReplayResult, decisions: pd.DataFrame) -> str:
+    """One enabled pack: the judged outbound calls that present a caller ID of its country (all of them
+    for a global pack), what its rules decided (kind by rule, and the caller IDs concerned), each rule's
+    source, and the records a rule could not judge for lack of a field."""
+    e = html.escape
+    country = pack.jurisdiction.upper()
+    calls = sum(stats.calls for cli, stats in result.callers.items()
+                if country == "GLOBAL" or _country(cli) == country)
+    who = ("all judged outbound calls" if country == "GLOBAL"
+           else f"judged outbound calls presenting a {country} caller ID")
+    kinds = list(KIND_STYLE)
+    rows = []
+    for rule in pack.rules:
+        mine = decisions[decisions["rule"] == rule.id] if not decisions.empty else decisions
+        counts = Counter(mine["kind"]) if not mine.empty else Counter()
+        rows.append([rule.id, *(counts[k] for k in kinds), mine["caller_id"].nunique() if not mine.empty else 0,
+                     rule.source])
+    lacking = [f"{name}: {result.counts[f'lacking {name}']} of {result.counts['outbound_judged']} outbound calls "
+               "lacked it, and these rules did not judge them"
+               for name in sorted({need for rule in pack.rules for need in registry()[rule.id].needs})
+               if result.counts["outbound_judged"]]
+    return "\n".join([
+        f"<h2>Jurisdiction pack {e(pack.name)} ({e(pack.jurisdiction)})</h2>",
+        f"<p>{e(who)}: {calls}.</p>",
+        _table(["rule", *kinds, "caller IDs", "source"], rows),
+        *(f"<p>{e(line)}</p>" for line in lacking),
+    ])
 
 
 def _period(result: ReplayResult) -> str:

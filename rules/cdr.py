@@ -47,10 +47,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 DIRECTIONS = ("outbound", "inbound", "internal")
 ATTESTATIONS = ("A", "B", "C")
 OPTIONAL_TEXT = ("tenant", "campaign", "carrier")
+PURPOSES = ("telemarketing", "automated", "service", "personal")
 FIELDS = (
     "call_id", "started_at", "direction", "caller_id", "destination", "answered", "duration_s",
     "sip_code", "attestation", "tenant", "campaign", "carrier",
 )
+# Written only when set: records of systems that never give them keep the shape they always had.
+SPARSE_FIELDS = ("purpose", "ingress_country")
+_COUNTRY = re.compile(r"[A-Z]{2}")
 TRUE_WORDS = {"true": True, "1": True, "false": False, "0": False}
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -93,12 +97,18 @@ class Cdr:
     tenant: str | None = None
     campaign: str | None = None
     carrier: str | None = None
+    purpose: str | None = None  # why the call was made (PURPOSES); rules of telemarketing and automated calls
+    ingress_country: str | None = None  # ISO 3166 alpha-2: where the call entered the network (carriers)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict in the canonical field names (time as ISO 8601 with Z). Built by hand:
         `dataclasses.asdict` deep-copies, and this runs for every record the stream forwards."""
         data = {name: getattr(self, name) for name in FIELDS}
         data["started_at"] = iso_utc(self.started_at)
+        for name in SPARSE_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                data[name] = value
         return data
 
     def to_json(self) -> bytes:
@@ -225,7 +235,31 @@ def parse_cdr(record: Mapping[str, Any], assume_tz: tzinfo | None = None) -> Cdr
         sip_code=_sip_code(record),
         attestation=attestation,
         **{name: _text(record, name) for name in OPTIONAL_TEXT},
+        purpose=_purpose(record),
+        ingress_country=_country(record, "ingress_country"),
     )
+
+
+def _purpose(record: Mapping[str, Any]) -> str | None:
+    """`purpose`, lower-cased; a value outside PURPOSES is refused (a typo would silently turn rules off)."""
+    text = _text(record, "purpose")
+    if text is None:
+        return None
+    purpose = text.strip().lower()
+    if purpose not in PURPOSES:
+        raise CdrError("purpose", f"must be one of {', '.join(PURPOSES)}, got {_show(text)}", BAD_VALUE)
+    return purpose
+
+
+def _country(record: Mapping[str, Any], field: str) -> str | None:
+    """An ISO 3166 alpha-2 code, upper-cased (two letters; whether the code is assigned is not checked)."""
+    text = _text(record, field)
+    if text is None:
+        return None
+    code = text.strip().upper()
+    if not _COUNTRY.fullmatch(code):
+        raise CdrError(field, f"expected an ISO 3166 alpha-2 country code such as FR, got {_show(text)}", BAD_VALUE)
+    return code
 
 
 def _missing(value: Any) -> bool:

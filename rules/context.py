@@ -41,6 +41,14 @@ class Call:
         self.at = cdr.started_at.timestamp() if at is None else at  # `started_at` in epoch seconds
 
     @property
+    def purpose(self) -> str | None:
+        """The call's purpose: the record's, else its campaign's in the inventory's `campaigns:` map."""
+        purpose = self.cdr.purpose
+        if purpose is None and self.cdr.campaign is not None and self.inventory is not None:
+            return self.inventory.campaigns.get(self.cdr.campaign)
+        return purpose
+
+    @property
     def destination(self) -> NumberInfo:
         """The called number, classified (nationally written numbers read in the default region)."""
         if self._destination is None:

@@ -30,7 +30,7 @@ UNCLASSIFIED = classify("")
 class Outcome:
     """What the engine made of one record: its decisions and the classification it used."""
 
-    __slots__ = ("caller", "daily_cap", "day_count", "decisions", "destination", "status", "subject")
+    __slots__ = ("caller", "daily_cap", "day_count", "decisions", "destination", "follow", "status", "subject")
 
     def __init__(self, status: str, subject: str) -> None:
         self.status = status  # judged | duplicate | internal
@@ -40,6 +40,7 @@ class Outcome:
         self.destination: NumberInfo | None = None  # when a rule classified it (else not parsed)
         self.day_count: int | None = None  # the CLI's calls in its current day, against `daily_cap`
         self.daily_cap: float | None = None
+        self.follow: list[str] = []  # keys of keyed states this call is judged on next (`process_keyed`)
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class Engine:
                               else windows_for(pack.rules[rule_id].window, pack.rules[rule_id].timezone))
                        for rule_id, spec in specs.items() if rule_id in pack.rules]
         self._by_id = {b.rule.id: b for b in self._bound}
+        self._needs = sorted({name for b in self._bound for name in b.spec.needs})
         self._subjects: dict[str, tuple[str, NumberInfo]] = {}
         self._block_keys: dict[tuple[str, ...], str] = {}
         self.inventory = inventory
@@ -91,7 +93,10 @@ class Engine:
 
         def steps(direction: str, cli: str | None = None) -> list[_Step]:
             return [(b.spec.check, b.rule, b) for b in active
-                    if b.spec.direction == direction and cli in (None, b.spec.cli)]
+                    if b.spec.direction == direction and cli in (None, b.spec.cli) and b.spec.keyed is None]
+
+        # Keyed rules (outbound calls with a valid CLI): judged on the state their key names.
+        self._keyed = [b for b in active if b.spec.keyed is not None]
 
         self._valid_cli = steps("outbound", "valid")
         self._invalid_cli = steps("outbound", "invalid")
@@ -143,6 +148,12 @@ class Engine:
             outcome.caller = info
             call = Call(cdr, subject, info, self._inventory, state, self.default_region, self.hash_key, None, now)
             self._apply(self._valid_cli if info.valid else self._invalid_cli, call, outcome)
+            if info.valid and self._keyed:
+                for entry in self._keyed:
+                    assert entry.spec.keyed is not None
+                    key = entry.spec.keyed(call, entry.rule)
+                    if key is not None and key not in outcome.follow:
+                        outcome.follow.append(key)
             outcome.destination = call.destination_classified
             return outcome
         if direction == "internal":
@@ -152,6 +163,48 @@ class Engine:
         call = Call(cdr, subject, UNCLASSIFIED, self._inventory, state, self.default_region, self.hash_key, info, now)
         self._apply(self._inbound, call, outcome)
         return outcome
+
+    def process_keyed(self, cdr: Cdr, key: str, state: SubjectState) -> Outcome:
+        """The second step of a call some keyed rule applies to (`Outcome.follow`): the rules whose key
+        is `key`, judged on the state of that key (de-duplicated on it, so a call forwarded twice counts
+        once). Decisions are about the call's caller ID, as the first step's."""
+        subject, info = self._route(cdr)
+        outcome = Outcome("judged", subject)
+        now = cdr.started_at.timestamp()
+        if state.expires is not None and state.expires <= now:
+            state.forget()
+        if now - state.pruned_at >= PRUNE_EVERY_S:
+            state.prune(now, self.dedup_seconds)
+        seen = call_key(cdr.call_id)
+        first_seen = state.seen.get(seen)
+        if first_seen is not None and abs(now - first_seen) <= self.dedup_seconds:
+            outcome.status = "duplicate"
+            return outcome
+        state.seen[seen] = now
+        call = Call(cdr, subject, info, self._inventory, state, self.default_region, self.hash_key, None, now)
+        steps = [(b.spec.check, b.rule, b) for b in self._keyed
+                 if b.spec.keyed is not None and b.spec.keyed(call, b.rule) == key]
+        self._apply(steps, call, outcome)
+        return outcome
+
+    @property
+    def needs(self) -> list[str]:
+        """The optional record fields some enabled rule needs."""
+        return self._needs
+
+    def lacking(self, cdr: Cdr) -> list[str]:
+        """The optional fields an enabled rule needs that this outbound record lacks (a purpose from the
+        inventory's campaigns counts as given), for the run's summary."""
+        lacking = []
+        for name in self._needs:
+            if name == "purpose":
+                given = cdr.purpose is not None or (cdr.campaign is not None and self._inventory is not None
+                                                    and cdr.campaign in self._inventory.campaigns)
+            else:
+                given = getattr(cdr, name) is not None
+            if not given:
+                lacking.append(name)
+        return lacking
 
     def _apply(self, steps: list[_Step], call: Call, outcome: Outcome) -> None:
         for check, rule, entry in steps:
@@ -254,6 +307,8 @@ class Engine:
     def expire_subject(self, state: SubjectState, now: datetime) -> list[Decision]:
         """Unblocks for one subject's time-boxed blocks due by `now`, oldest first."""
         now_ts = now.timestamp()
+        if state.expires is not None and state.expires <= now_ts:
+            state.forget()
         due = sorted((until, key) for key, until in state.timed.items() if until <= now_ts)
         decisions = []
         for until_ts, key in due:
@@ -280,19 +335,29 @@ class Engine:
             if state is None:
                 continue
             decisions.extend(self.expire_subject(state, now))
+            if state.is_empty():
+                del store.subjects[subject]  # an expired keyed state: forgotten
+                continue
             due = state.due()
             if due is not None:
                 store.note_due(subject, due)
         return decisions
 
-    def judge(self, cdr: Cdr, store: DictState) -> Outcome:
+    def judge(self, cdr: Cdr, store: DictState, follow: bool = True) -> Outcome:
         """`process` over an in-memory store (replay, tests, benchmarks): event time first lifts every
-        subject's blocks that are due, then the record is judged against its subject's state."""
+        subject's blocks that are due, then the record is judged against its subject's state, and
+        (`follow`) on the keyed states its `Outcome.follow` names, in the same store."""
         now = cdr.started_at.timestamp()
         lifted = self.expire(store, cdr.started_at) if store.has_due(now) else None
         subject, info = self._route(cdr)
         state = store.get(subject)
         outcome = self._process(cdr, state, subject, info, now)
+        if follow:
+            for key in outcome.follow:
+                keyed = store.get(key)
+                outcome.decisions.extend(self.process_keyed(cdr, key, keyed).decisions)
+                if keyed.expires is not None:
+                    store.note_due(key, keyed.expires)
         decisions = outcome.decisions
         if decisions and any(d.kind == "block" and d.until is not None for d in decisions):
             due = state.due()

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from rules.cdr import PURPOSES
 from rules.numbers import classify
 
 SOURCES = ("claimed", "ported", "byoc_verified", "byoc_pending")
@@ -37,10 +38,15 @@ class InventoryEntry:
 
 
 class Inventory:
-    """Numbers keyed by normalised E.164. An empty inventory is a real one: nothing is authorised."""
+    """Numbers keyed by normalised E.164. An empty inventory is a real one: nothing is authorised.
 
-    def __init__(self, entries: Iterable[InventoryEntry]) -> None:
+    `campaigns` maps a campaign name to the `purpose` of its calls: a dialer that tags records with a
+    campaign but not a purpose still has its telemarketing and automated calls judged as such.
+    """
+
+    def __init__(self, entries: Iterable[InventoryEntry], campaigns: Mapping[str, str] | None = None) -> None:
         self.entries: dict[str, InventoryEntry] = {entry.number: entry for entry in entries}
+        self.campaigns: Mapping[str, str] = dict(campaigns or {})
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -85,16 +91,37 @@ def load_inventory(path: str | Path) -> Inventory:
     numbers = document["numbers"] or []
     if not isinstance(numbers, list):
         raise InventoryError(f"{path}: 'numbers' must be a list")
-    return inventory_from_rows(numbers, str(path), first_line=None)
+    unknown = set(document) - {"numbers", "campaigns"}
+    if unknown:
+        raise InventoryError(f"{path}: unknown section(s) {', '.join(sorted(map(str, unknown)))}")
+    return inventory_from_rows(numbers, str(path), first_line=None, campaigns=document.get("campaigns"))
 
 
-def inventory_from_rows(rows: list[Any], origin: str, first_line: int | None = None) -> Inventory:
-    """Validate inventory rows from any origin (a file, the inventory topic)."""
+def inventory_from_rows(rows: list[Any], origin: str, first_line: int | None = None,
+                        campaigns: Any = None) -> Inventory:
+    """Validate inventory rows (and the optional campaign -> purpose map) from any origin (a file, the
+    inventory topic)."""
     entries = []
     for index, row in enumerate(rows):
         where = f"{origin}: line {first_line + index}" if first_line else f"{origin}: entry {index + 1}"
         entries.append(_entry(row, where))
-    return Inventory(entries)
+    return Inventory(entries, _campaigns(campaigns, origin))
+
+
+def _campaigns(value: Any, origin: str) -> dict[str, str]:
+    """`campaigns:`, a mapping of campaign name to one of PURPOSES."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InventoryError(f"{origin}: campaigns: expected a mapping of campaign name to purpose")
+    campaigns = {}
+    for name, purpose in value.items():
+        text = str(purpose).strip().lower() if isinstance(purpose, str) else None
+        if text not in PURPOSES:
+            raise InventoryError(f"{origin}: campaigns: {str(name)!r}: purpose must be one of "
+                                 f"{', '.join(PURPOSES)}, got {purpose!r}")
+        campaigns[str(name)] = text
+    return campaigns
 
 
 def _entry(row: Any, where: str) -> InventoryEntry:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import phonenumbers
+import phonenumbers.timezone
 from phonenumbers import PhoneNumberType
 
 SEPARATORS = re.compile(r"[ \-.()]")
@@ -174,3 +175,15 @@ def subject_of(direction: str, caller_id: str, destination: str,
         return info.e164 or destination, info
     info = classify(caller_id)
     return info.e164 or caller_id, info
+
+
+@lru_cache(maxsize=65_536)
+def time_zones(e164: str) -> tuple[str, ...]:
+    """The IANA zones phonenumbers' geocoding metadata gives a valid number (several for a NANP area
+    code that spans zones, a country-wide list for a number it cannot place), or () when it knows none."""
+    try:
+        parsed = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return ()
+    zones = phonenumbers.timezone.time_zones_for_number(parsed)
+    return tuple(zone for zone in zones if zone != phonenumbers.timezone.UNKNOWN_TIMEZONE)

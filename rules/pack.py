@@ -81,6 +81,28 @@ def load_packs(directory: str | Path | None = None) -> RulePack:
     return RulePack({rule_id: rule for rule_id, rule in rules.items()})
 
 
+@dataclass(frozen=True)
+class PackFile:
+    """One pack file: its name (the rules' id prefix), the jurisdiction it declares, its enabled rules."""
+
+    name: str
+    jurisdiction: str
+    rules: tuple[Rule, ...]
+
+
+def pack_files(directory: str | Path | None = None) -> list[PackFile]:
+    """The packs of a directory (default: the shipped packs), each with its `jurisdiction:` (a country
+    code, or `global`), for what reports per jurisdiction."""
+    directory = Path(directory) if directory else PACKS_DIR
+    files = sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
+    packs = []
+    for path in files:
+        rules = tuple(load_pack_file(path))
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        packs.append(PackFile(path.stem, str(document.get("jurisdiction") or "global"), rules))
+    return packs
+
+
 def load_pack_file(path: str | Path) -> list[Rule]:
     """Parse and validate one pack file; disabled rules are validated and then left out."""
     path = Path(path)

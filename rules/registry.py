@@ -55,6 +55,7 @@ class Finding(NamedTuple):
 
 
 Check = Callable[["Call", "Rule"], "Finding | None"]
+KeyOf = Callable[["Call", "Rule"], "str | None"]
 CauseRemoved = Callable[[Mapping[str, Any], "Inventory | None"], bool]
 
 
@@ -71,6 +72,12 @@ class RuleSpec:
     - `lifted_by`: how its blocks end: "time" (time-boxed), "operator" (always), "inventory" (a push
       that removes the cause, judged by `cause_removed`).
     - `params`: validates the pack row's `params` once, at load time (a bad one is a PackError).
+    - `needs`: optional record fields the rule reads (`purpose`, `ingress_country`); a call without
+      them is not judged by it, and the run counts such records (`Engine.lacking`).
+    - `keyed`: for a rule whose state is not the caller ID's (a count per tenant and consumer), the key
+      of the state a call counts in, or None when the rule does not apply to the call. The engine judges
+      such a rule in a second step on that state (`Engine.process_keyed`), which the stream runs on
+      the partition that owns the key.
     """
 
     id: str
@@ -83,6 +90,8 @@ class RuleSpec:
     lifted_by: frozenset[str] = frozenset({"operator"})
     cause_removed: CauseRemoved | None = None
     params: Callable[[Mapping[str, Any]], Any] | None = None  # parses the pack row's params (as `Rule.config`)
+    needs: tuple[str, ...] = ()
+    keyed: KeyOf | None = None
 
     def __post_init__(self) -> None:
         for name, value, allowed in (("kind", self.kind, KINDS), ("direction", self.direction, DIRECTIONS),
@@ -134,6 +143,15 @@ def _load_checks() -> None:
 
     for module in sorted(pkgutil.iter_modules(packs.__path__), key=lambda m: m.name):
         importlib.import_module(f"{packs.__name__}.{module.name}")
+
+
+def needed_fields() -> dict[str, list[str]]:
+    """Optional record fields some rule needs, with the rules that need each."""
+    needs: dict[str, list[str]] = {}
+    for spec in registry().values():
+        for name in spec.needs:
+            needs.setdefault(name, []).append(spec.id)
+    return needs
 
 
 def inventory_clauses() -> list[str]:

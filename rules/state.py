@@ -49,7 +49,8 @@ def fired_key(rule_id: str, severity: str, scope: str, window: str, block: bool 
 class SubjectState:
     """One subject's memory. Mutated in place by the engine; `to_dict`/`from_dict` for the changelog."""
 
-    __slots__ = ("blocks", "counts", "episodes", "fired", "pruned_at", "risk", "seen", "timed")
+    __slots__ = ("attempts", "blocks", "counts", "episodes", "expires", "fired", "pruned_at", "risk", "seen",
+                 "timed")
 
     def __init__(self) -> None:
         self.seen: dict[int, float] = {}  # call key -> started_at (insertion order ~ event time)
@@ -60,13 +61,25 @@ class SubjectState:
         self.episodes: dict[str, int] = {}  # block key -> standing blocks made so far (ids stay unique)
         self.risk: RiskState | None = None
         self.pruned_at = 0.0
+        # Keyed states (a rule's count per tenant and consumer, `RuleSpec.keyed`): rule id -> the times of
+        # the attempts still inside its window, and when the whole state may be forgotten.
+        self.attempts: dict[str, list[float]] = {}
+        self.expires: float | None = None
 
     def is_empty(self) -> bool:
-        return not (self.seen or self.counts or self.fired or self.blocks or self.episodes or self.risk)
+        return not (self.seen or self.counts or self.fired or self.blocks or self.episodes or self.risk
+                    or self.attempts)
 
     def due(self) -> float | None:
-        """The earliest `until` of this subject's time-boxed blocks (for the timers' index)."""
-        return min(self.timed.values()) if self.timed else None
+        """The earliest `until` of this subject's time-boxed blocks, or when a keyed state expires (for the
+        timers' index)."""
+        times = [*self.timed.values(), *(() if self.expires is None else (self.expires,))]
+        return min(times) if times else None
+
+    def forget(self) -> None:
+        """Drop everything: a keyed state past `expires` (no attempt left in its window) is not kept."""
+        self.seen, self.counts, self.fired, self.attempts = {}, {}, {}, {}
+        self.expires = None
 
     def prune(self, now: float, horizon: float) -> None:
         """Forget what can no longer matter at event time `now`: call ids first seen more than
@@ -98,6 +111,7 @@ class SubjectState:
             "episodes": self.episodes,
             "risk": None if self.risk is None else self.risk.to_dict(),
             "pruned_at": self.pruned_at,
+            **({"attempts": self.attempts, "expires": self.expires} if self.attempts else {}),
         }
 
     @classmethod
@@ -118,6 +132,9 @@ class SubjectState:
             risk = data.get("risk")
             state.risk = None if risk is None else RiskState.from_dict(risk, risk_config, hash_key)
             state.pruned_at = float(data.get("pruned_at") or 0.0)
+            state.attempts = {str(k): [float(t) for t in v] for k, v in (data.get("attempts") or {}).items()}
+            expires = data.get("expires")
+            state.expires = None if expires is None else float(expires)
         except (TypeError, ValueError, KeyError, struct.error) as exc:
             raise StateError(f"subject state: unreadable ({exc})") from exc
         return state

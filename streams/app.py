@@ -64,7 +64,7 @@ from streams.dlq import Rejected, cdr_from_mapping, dead_letter, internal_error,
 from streams.inventory_topic import InventoryFollower
 from streams.metrics import Metrics, destination_region
 from streams.offsets import InputOffsets, ReadOffsets
-from streams.protocol import BY_SUBJECT, cdr_envelope, expire_envelope, lift_envelope
+from streams.protocol import BY_SUBJECT, cdr_envelope, expire_envelope, keyed_envelope, lift_envelope
 from streams.topics import TopicError, create_changelogs, create_topics, partition_counts
 
 log = logging.getLogger("cidwatch.worker")
@@ -115,7 +115,7 @@ class CidwatchWorker:
     def __init__(self, cfg: WorkerConfig) -> None:
         self.cfg = cfg
         self.engine = Engine(load_packs(cfg.rules), None, cfg.default_region,
-                             dedup_seconds=int(cfg.dedup_hours * 3600))
+                             dedup_seconds=int(cfg.dedup_hours * 3600), hash_key=cfg.hash_key.encode())
         # The spam-risk model's settings, to read its part of a stored state (None: the defaults).
         self._risk_config = next((rule.config for rule in self.engine.pack.rules.values()
                                   if isinstance(rule.config, RiskConfig)), None)
@@ -304,6 +304,9 @@ class CidwatchWorker:
         kind = body["t"]
         if kind == "cdr":
             self._judge_cdr(parse_cdr(body["cdr"]), subject, event, batch)
+        elif kind == "keyed":
+            cdr = parse_cdr(body["cdr"])
+            self._apply(subject, event, batch, lambda state: self.engine.process_keyed(cdr, subject, state))
         elif kind == "expire":
             self._expire_sent.pop(subject, None)
             now = datetime.fromisoformat(body["now"])
@@ -333,6 +336,9 @@ class CidwatchWorker:
             return
         if outcome.status != "judged":
             return
+        if outcome.follow:  # keyed rules judge the call again, on the partition of each state's key
+            record = keyed_envelope(cdr.to_dict())
+            batch.outgoing.extend(Outgoing(BY_SUBJECT, key.encode(), record) for key in outcome.follow)
         caller = outcome.caller.region if outcome.caller is not None else None
         destination = (outcome.destination.region if outcome.destination is not None
                        else destination_region(cdr.destination))
@@ -367,7 +373,8 @@ class CidwatchWorker:
         if state is None:
             stored = self.table.get(subject)
             try:
-                state = SubjectState() if stored is None else SubjectState.from_dict(stored, self._risk_config)
+                state = (SubjectState() if stored is None
+                         else SubjectState.from_dict(stored, self._risk_config, self.engine.hash_key))
             except StateError as exc:
                 # A state another version wrote (or a damaged record): start this subject afresh.
                 log.error("subject %s: %s; its state starts afresh", subject, exc)
@@ -395,10 +402,15 @@ class CidwatchWorker:
             pending.append(await send(names[item.topic], item.key, item.value, None, None, None))
         if pending:
             await asyncio.wait_for(asyncio.gather(*pending), self.cfg.send_timeout)
-        by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
+        by_partition: dict[int, list[tuple[bytes, bytes | None]]] = {}
         for subject, state in batch.touched.items():
-            value = state.to_dict()
             event = batch.events[subject]
+            if state.is_empty():  # an expired keyed state (or nothing yet): a tombstone, compaction drops it
+                self.table.data.pop(subject, None)
+                self._states.pop(subject, None)
+                by_partition.setdefault(event.message.partition, []).append((_json(subject), None))
+                continue
+            value = state.to_dict()
             with in_partition_of(event):
                 self.table.data[subject] = value  # the local store, without Faust's own changelog send
             # The bytes the table's serializers write (JSON key and value), so that recovery reads them.
@@ -412,7 +424,7 @@ class CidwatchWorker:
         if pending:
             await asyncio.wait_for(asyncio.gather(*pending), self.cfg.send_timeout)
 
-    async def _write_changelog(self, partition: int, records: list[tuple[bytes, bytes]]) -> list[asyncio.Future]:
+    async def _write_changelog(self, partition: int, records: list[tuple[bytes, bytes | None]]) -> list[asyncio.Future]:
         """One partition's changelog records as whole record batches: one future per batch, not one
         coroutine and one future per record (the changelog carries most of what a worker sends).
 
@@ -598,9 +610,9 @@ class CidwatchWorker:
             for block in stored.get("blocks", {}).values():
                 counts[block["rule"]] += 1
                 self.poster.submit(block)
-            timed = stored.get("timed") or {}
-            if timed:
-                self._due.append((min(timed.values()), subject))
+            due = [*(stored.get("timed") or {}).values(), *filter(None, [stored.get("expires")])]
+            if due:
+                self._due.append((min(due), subject))
         heapq.heapify(self._due)
         for rule in set(counts) | set(self.engine.pack.rules):
             self.metrics.set_active_blocks(rule, counts.get(rule, 0))

@@ -27,6 +27,7 @@ class WorkerConfig:
     default_region: str | None = None
     max_record_bytes: int = 256 * 1024
     dedup_hours: float = 48.0
+    hash_key: str = field(default="", repr=False)  # keys destination hashes in state (a secret: not in repr)
     tick_seconds: float = 1.0
     input_formats: tuple[str, ...] = ()
     profile: Path | None = None

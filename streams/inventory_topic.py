@@ -22,14 +22,15 @@ KEY = b"inventory"
 
 
 def encode(inventory: Inventory, pushed_at: datetime) -> bytes:
-    return json.dumps({"numbers": inventory.to_dicts(), "pushed_at": pushed_at.isoformat()}).encode()
+    return json.dumps({"numbers": inventory.to_dicts(), "campaigns": dict(inventory.campaigns),
+                       "pushed_at": pushed_at.isoformat()}).encode()
 
 
 def decode(value: bytes | None, origin: str) -> Inventory | None:
     if value is None:
         return None
     document = json.loads(value)
-    return inventory_from_rows(document.get("numbers") or [], origin)
+    return inventory_from_rows(document.get("numbers") or [], origin, campaigns=document.get("campaigns"))
 
 
 class InventoryFollower:

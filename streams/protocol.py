@@ -8,6 +8,9 @@ send control envelopes the owning worker applies in order with that subject's re
 - `lift`: end one block (`key`) at `at`, with `reason` (an inventory push removed its cause);
 - `clear`: an operator's unblock of the subject's blocks (all rules, or `rule`) at `at`, by whom (`by`) and
   why (`reason`).
+A call that a keyed rule also judges (a count per tenant and consumer, `RuleSpec.keyed`) travels once
+more after its caller ID's partition judged it, as `{"t": "keyed", "cdr": {...}}` keyed by the state's
+key, to the partition that owns that state.
 """
 
 from __future__ import annotations
@@ -25,6 +28,10 @@ def envelope(kind: str, **fields: Any) -> bytes:
 
 def cdr_envelope(record: dict[str, Any], produced_at: float | None) -> bytes:
     return envelope("cdr", cdr=record, ts=produced_at)
+
+
+def keyed_envelope(record: dict[str, Any]) -> bytes:
+    return envelope("keyed", cdr=record)
 
 
 def expire_envelope(now: datetime) -> bytes:

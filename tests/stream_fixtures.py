@@ -98,8 +98,12 @@ def write_jsonl(path: Path, records: list[dict]) -> Path:
     return path
 
 
-def replay_decisions(path: Path) -> list[dict]:
-    engine = Engine(load_packs(), load_inventory(INVENTORY))
+JURISDICTIONS = ROOT / "tests" / "fixtures" / "jurisdictions.jsonl"  # the six jurisdiction rules' edges
+JURISDICTIONS_INVENTORY = ROOT / "tests" / "fixtures" / "jurisdictions-inventory.yaml"
+
+
+def replay_decisions(path: Path, inventory: Path = INVENTORY) -> list[dict]:
+    engine = Engine(load_packs(), load_inventory(inventory))
     result = replay(read_canonical(path), engine, now=datetime.now(UTC))
     return [d.to_dict() for d in result.decisions]
 

@@ -191,3 +191,19 @@ def test_csv_rows_that_are_not_utf8_or_too_long_are_rejects(tmp_path):
     expected = hostile_fixtures.CSV_REJECTS
     assert [r[:2] for r in rejects] == [e[:2] for e in expected]
     assert all(e[2] in r[2] for r, e in zip(rejects, expected, strict=True))
+
+
+def test_hash_key_keys_the_consumer_hashes_and_the_summary_counts_missing_fields(tmp_path):
+    shared = ROOT / "tests" / "fixtures" / "jurisdictions.jsonl"
+    scopes = {}
+    for key in ("", "k1", "k2"):
+        out = tmp_path / (key or "none")
+        proc = cidwatch("replay", shared, "--out", out, "--hash-key", key)
+        # The 7 spoofing calls have no purpose, and without the inventory neither has the campaign call.
+        assert "without purpose: 8 of 39 outbound calls" in proc.stdout
+        assert "without ingress_country: 32 of 39 outbound calls" in proc.stdout
+        scopes[key] = [d["scope"]["consumer"] for d in read_jsonl(out / "decisions.jsonl")
+                       if d["rule"] == "fr.telemarketing_frequency"]
+    assert all(len(found) == 1 for found in scopes.values())
+    assert len({found[0] for found in scopes.values()}) == 3
+    assert all("620000001" not in (tmp_path / d / "decisions.jsonl").read_text() for d in ("none", "k1", "k2"))

@@ -99,3 +99,15 @@ def test_risk_peaks_are_the_highest_score_of_any_call(traffic):
     peaks = {cli: score.score for cli, score in result.risk_peaks.items()}
     assert peaks == highest
     assert sum(score >= 30 for score in peaks.values()) >= 2  # some CLIs score high, not only zeros
+
+
+def test_keyed_states_judged_apart_give_the_single_pass_result():
+    """The French frequency counts calls of several caller IDs (several partitions) to one consumer:
+    partitions judged apart, then the keyed step in order, give the single pass's decisions."""
+    fixtures = Path(__file__).parent / "fixtures"
+    path, inventory = fixtures / "jurisdictions.jsonl", fixtures / "jurisdictions-inventory.yaml"
+    single = outcome(replay(read_canonical(path), engine(inventory), now=NOW))
+    frequency = [d for d in single["decisions"] if d["rule"] == "fr.telemarketing_frequency"]
+    assert [(d["caller_id"], d["count"]) for d in frequency] == [("+33150000004", 5)]
+    for workers in (2, 3):
+        assert outcome(replay(read_canonical(path), engine(inventory), now=NOW, workers=workers)) == single

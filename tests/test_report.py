@@ -11,6 +11,7 @@ import base64
 import html
 import json
 import re
+import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -100,3 +101,28 @@ def test_engine_scores_are_shown_and_a_disabled_risk_rule_says_so() -> None:
     engine = RiskScore(91.0, {"volume": 20.0, "short_calls": 15.0})
     result.risk_peaks = {"+14155550100": engine}
     assert risk_peaks(result) == ({"+14155550100": engine}, FULL_RISK_NOTE)
+
+
+def test_a_section_per_enabled_jurisdiction_pack(tmp_path: Path) -> None:
+    fixtures = ROOT / "tests" / "fixtures"
+    out = tmp_path / "out"
+    subprocess.run([sys.executable, "-m", "cidwatch", "replay", fixtures / "jurisdictions.jsonl", "--inventory",
+                    fixtures / "jurisdictions-inventory.yaml", "--out", out, "--report"], check=True, cwd=ROOT,
+                   capture_output=True)
+    page = (out / "report.html").read_text(encoding="utf-8")
+    for pack in ("fr (FR)", "us (US)", "es (ES)", "spoof (global)", "cli (global)"):
+        assert f"<h2>Jurisdiction pack {pack}</h2>" in page, pack
+    fr = page[page.index("Jurisdiction pack fr (FR)"):page.index("Jurisdiction pack spam")]
+    assert "judged outbound calls presenting a FR caller ID: 26." in fr
+    assert "<td>fr.automated_not_npv</td><td class=n>0</td><td class=n>2</td><td class=n>0</td><td class=n>2</td>" in fr
+    assert "purpose: 7 of 39 outbound calls lacked it" in fr and "ingress_country" not in fr
+    spoof = page[page.index("Jurisdiction pack spoof"):]
+    assert "ingress_country: 32 of 39 outbound calls lacked it" in spoof
+    # Disabled packs have no section.
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    shutil.copy(ROOT / "rules" / "packs" / "es.yaml", rules / "es.yaml")
+    subprocess.run([sys.executable, "-m", "cidwatch", "replay", fixtures / "jurisdictions.jsonl", "--rules", rules,
+                    "--out", out, "--report"], check=True, cwd=ROOT, capture_output=True)
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert re.findall(r"<h2>Jurisdiction pack ([^<]*)</h2>", page) == ["es (ES)"]

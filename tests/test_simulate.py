@@ -32,7 +32,9 @@ SIMULATED_RULES = {  # the rules the simulator's traffic is written to trip
     "cli.invalid", "cli.not_authorized", "us.tollfree_to_tollfree", "tollfree.international",
     "au.cli_not_permitted", "uk.cli_not_permitted", "fr.daily_limit", "fr.callback_unanswered",
     "us.cnam_missing", "spam.label_risk", "cli.same_as_destination",
-}
+    "fr.telemarketing_hours", "fr.telemarketing_frequency", "fr.automated_not_npv", "es.mobile_cli_commercial",
+    "spoof.national_cli_from_abroad",
+}  # us.calling_hours is not: the default start is a Paris midnight, afternoon everywhere in the US
 SEED = 42
 NOW = datetime(2026, 3, 28, 9, 30, tzinfo=UTC)  # the eve of the spring DST change in Paris
 START = default_start(NOW)
@@ -99,6 +101,12 @@ def test_replayed_traffic_trips_every_rule():
     assert by_rule[("cli.same_as_destination", "alert")].caller_id == plan.self_caller.number
     au = {d.caller_id for d in replayed().decisions if d.rule == "au.cli_not_permitted"}
     assert au == {plan.au_1300.number, plan.tollfree_abroad.number}
+    assert by_rule[("fr.automated_not_npv", "block")].caller_id == plan.robo_fr.number
+    assert by_rule[("es.mobile_cli_commercial", "block")].caller_id == plan.es_mobile.number
+    assert by_rule[("spoof.national_cli_from_abroad", "alert")].caller_id == plan.spoof_gb.number
+    redialers = {line.number for line in plan.redialer}
+    assert {d.caller_id for d in replayed().decisions if d.rule == "fr.telemarketing_frequency"} <= redialers
+    assert {d.caller_id for d in replayed().decisions if d.rule == "fr.telemarketing_hours"} <= redialers
     invalid = {d.caller_id for d in replayed().decisions if d.rule == "cli.invalid"}
     assert {"anonymous", "0207 183 8750", "+4402071838750"} <= invalid
 

@@ -57,3 +57,18 @@ def test_state_round_trips_and_refuses_another_version():
     assert again.to_dict() == state.to_dict()
     with pytest.raises(StateError):
         SubjectState.from_dict({**state.to_dict(), "v": 99})
+
+
+def test_a_keyed_states_attempts_and_expiry_round_trip_and_are_forgotten():
+    from rules.state import SubjectState
+
+    state = SubjectState()
+    assert state.is_empty() and state.to_dict().get("attempts") is None  # the old shape when unused
+    state.attempts["fr.telemarketing_frequency"] = [100.0, 200.0]
+    state.expires = 200.0 + 30 * 86400
+    state.seen[1] = 200.0
+    again = SubjectState.from_dict(state.to_dict())
+    assert again.attempts == state.attempts and again.expires == state.expires and not again.is_empty()
+    assert again.due() == state.expires
+    again.forget()
+    assert again.is_empty() and again.due() is None

@@ -9,6 +9,8 @@ import json
 import pytest
 from stream_fixtures import (
     INVENTORY,
+    JURISDICTIONS,
+    JURISDICTIONS_INVENTORY,
     OWNED_FR,
     ROGUE_FR,
     ROOT,
@@ -58,6 +60,23 @@ def test_stream_gives_replays_decisions(stack, kafka_bootstrap, topic_prefix, tm
     assert worker.running(), worker.log_tail()
     assert comparable(got) == comparable(expected), worker.log_tail()
     assert len(got) == len({d["id"] for d in got})  # no id sent twice on a clean run
+
+
+def test_stream_gives_replays_decisions_on_the_jurisdictions_file(stack, kafka_bootstrap, topic_prefix):
+    """The shared file of the jurisdiction rules: the French frequency rule's calls travel a second time,
+    to the partition of their tenant and consumer's state, and decide what replay decides."""
+    expected = replay_decisions(JURISDICTIONS, JURISDICTIONS_INVENTORY)
+    rules = {d["rule"] for d in expected}
+    assert {"fr.telemarketing_hours", "fr.telemarketing_frequency", "fr.automated_not_npv", "us.calling_hours",
+            "es.mobile_cli_commercial", "spoof.national_cli_from_abroad"} <= rules
+    worker = stack("w1", "--inventory", JURISDICTIONS_INVENTORY)
+    produce(kafka_bootstrap, topic_prefix, JURISDICTIONS)
+    got = settle(lambda: decisions(kafka_bootstrap, topic_prefix), len(expected), timeout=120)
+    assert worker.running(), worker.log_tail()
+    assert comparable(got) == comparable(expected), worker.log_tail()
+    keyed = [key for key, _ in read_topic(kafka_bootstrap, f"{topic_prefix}cdr.by-subject")
+             if key.startswith(b"fr.telemarketing_frequency|")]
+    assert keyed and all(b"+336" not in key for key in keyed)  # keyed states: hashed consumers only
 
 
 def test_malformed_records_go_to_the_dlq_and_the_worker_keeps_going(stack, kafka_bootstrap, topic_prefix, tmp_path):

@@ -102,12 +102,17 @@ class Plan:
     unauthorised: Line  # presented by globex, listed nowhere: not authorised
     invalid: tuple[str, ...]  # caller IDs that are not valid E.164
     self_caller: Line  # test calls to the tenant's own number, presenting that same number
+    robo_fr: Line  # automated calls presenting a French geographic number that is not an NPV
+    es_mobile: Line  # telemarketing presenting a Spanish mobile number
+    spoof_gb: Line  # a UK landline presented on calls to the UK that enter the network in the Netherlands
+    redialer: tuple[Line, ...]  # telemarketing lines of one tenant redialing one French consumer
 
     @property
     def listed(self) -> tuple[Line, ...]:
         """Every line in the inventory (all but the unauthorised one)."""
         return (*self.fleet, self.rogue_fr, self.tollfree_domestic, self.tollfree_abroad, self.au_1300,
-                self.uk_0870, self.no_cnam, self.callback_fr, self.robocaller, self.self_caller)
+                self.uk_0870, self.no_cnam, self.callback_fr, self.robocaller, self.self_caller, self.robo_fr,
+                self.es_mobile, self.spoof_gb, *self.redialer)
 
 
 # --- numbers ----------------------------------------------------------------------------------
@@ -143,6 +148,7 @@ NUMBER_MAKERS: dict[str, tuple[Callable[[random.Random], str], Callable[[NumberI
     "gb_0870": (lambda r: f"+44870{_digits(r, 7)}", lambda i: i.uk_prohibited),
     "au": (lambda r: f"+61{r.choice('23')}9{_digits(r, 7)}", lambda i: not i.au_receive_only),
     "au_1300": (lambda r: f"+611300{_digits(r, 6)}", lambda i: i.au_receive_only),
+    "es_mobile": (lambda r: f"+346{_digits(r, 8)}", lambda i: i.number_type == "MOBILE"),
 }
 
 # The ordinary fleet: (tenant, kind of number, country its calls go to, how many, CNAM).
@@ -190,7 +196,12 @@ def sim_plan(seed: int) -> Plan:
         robocaller=_line(rng, used, "globex", "us", "US", "GLOBEX", campaign="globex-blast", answer_rate=0.08),
         unauthorised=_line(rng, used, "globex", "us", "US", None),
         invalid=(*INVALID_FIXED, f"0207 183 {_digits(rng, 4)}", f"+440207183{_digits(rng, 4)}"),
-        self_caller=_line(rng, used, "initech", "au", "AU", None),  # drawn last: the other numbers stay
+        self_caller=_line(rng, used, "initech", "au", "AU", None),  # drawn before the lines below: the
+        # numbers of earlier releases' seeds stay
+        robo_fr=_line(rng, used, "globex", "fr_geo", "FR", None, campaign="globex-reminders"),
+        es_mobile=_line(rng, used, "globex", "es_mobile", "ES", None, campaign="globex-ventas"),
+        spoof_gb=_line(rng, used, "globex", "gb", "GB", None),
+        redialer=tuple(_line(rng, used, "acme", "fr_npv", "FR", None, campaign="acme-winback") for _ in range(3)),
     )
 
 
@@ -303,7 +314,8 @@ class Call:
 
 
 def cdr_record(rng: random.Random, clock: Clock, start_s: float, line: Line, outcome: Outcome, dest: str,
-               direction: str = "outbound", caller: str | None = None, attestation: str | None = None) -> dict:
+               direction: str = "outbound", caller: str | None = None, attestation: str | None = None,
+               extra: dict | None = None) -> dict:
     """One canonical CDR (outbound by default) for a call of `line`."""
     record = {
         "call_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
@@ -322,6 +334,7 @@ def cdr_record(rng: random.Random, clock: Clock, start_s: float, line: Line, out
     if direction == "inbound":
         record.pop("attestation")
         record.pop("campaign")
+    record.update(extra or {})
     return record
 
 
@@ -436,11 +449,13 @@ def robocall_source(plan: Plan, rng: random.Random, clock: Clock) -> Iterator[Ca
 
 
 def pattern_source(rng: random.Random, clock: Clock, line: Line, first_s: float, gap_s: float,
-                   dest: Callable[[], str], caller: Callable[[], str] | None = None) -> Iterator[Call]:
-    """Ordinary-looking calls of one rule-breaking CLI: the first early in the run, then every `gap_s`."""
+                   dest: Callable[[], str], caller: Callable[[], str] | None = None,
+                   extra: dict | None = None) -> Iterator[Call]:
+    """Ordinary-looking calls of one rule-breaking CLI: the first early in the run, then every `gap_s`
+    (`extra`: fields such as `purpose` or `ingress_country` its records carry)."""
     for t in _every(rng, first_s, gap_s, clock):
         outcome = agent_outcome(rng, line.answer_rate)
-        record = cdr_record(rng, clock, t, line, outcome, dest(), caller=caller() if caller else None)
+        record = cdr_record(rng, clock, t, line, outcome, dest(), caller=caller() if caller else None, extra=extra)
         yield Call(t, [emission(t, outcome, record)])
 
 
@@ -459,6 +474,9 @@ def sources(plan: Plan, rng_for: Callable[[str], random.Random], clock: Clock,
     def valid(rng: random.Random, kind: str) -> Callable[[], str]:
         return lambda: _number(rng, set(), kind)
 
+    robo, redial = rng_for("robo-fr-dest"), rng_for("redial-cli")
+    consumer = destination(rng_for("redial-consumer"), "FR")  # one consumer, called again and again
+
     return [
         fleet_source(plan, rng_for("fleet"), clock, per_second),
         rogue_fr_source(plan, rng_for("rogue-fr"), clock),
@@ -476,6 +494,16 @@ def sources(plan: Plan, rng_for: Callable[[str], random.Random], clock: Clock,
         pattern_source(rng_for("unauthorised"), clock, plan.unauthorised, 160.0, 360.0,
                        valid(rng_for("unauth-dest"), "us")),
         pattern_source(rng_for("self-call"), clock, plan.self_caller, 220.0, 1800.0, lambda: plan.self_caller.number),
+        # The jurisdiction rules. The default start is late evening in Paris: telemarketing to France
+        # is then outside the permitted hours too.
+        pattern_source(rng_for("robo-fr"), clock, plan.robo_fr, 45.0, 600.0, lambda: destination(robo, "FR"),
+                       extra={"purpose": "automated"}),
+        pattern_source(rng_for("es-mobile"), clock, plan.es_mobile, 55.0, 600.0, valid(rng_for("es-dest"), "es_mobile"),
+                       extra={"purpose": "telemarketing"}),
+        pattern_source(rng_for("spoof-gb"), clock, plan.spoof_gb, 65.0, 600.0, valid(rng_for("gb-dest2"), "gb"),
+                       extra={"ingress_country": "NL"}),
+        pattern_source(rng_for("redial"), clock, plan.redialer[0], 75.0, 60.0, lambda: consumer,
+                       caller=lambda: redial.choice(plan.redialer).number, extra={"purpose": "telemarketing"}),
     ]
 
 

@@ -140,3 +140,191 @@ def test_fr_callback_window_is_the_paris_day():
     records = [cdr("+33612345678", "+33184884000", at="2026-01-14T22:30:00Z", **inbound),
                cdr("+33612345679", "+33184884000", at="2026-01-14T23:30:00Z", **inbound)]  # next Paris day
     assert len(decisions(run(records, OWNED))) == 2
+
+
+# -- fr.telemarketing_hours ---------------------------------------------------------------------------
+
+TM = {"purpose": "telemarketing", "tenant": "acme"}
+CONSUMER = "+33612345678"
+
+
+def hours_alerts(records, inv=None):
+    return decisions(run(records, inv), "fr.telemarketing_hours")
+
+
+def paris_call(local: str, destination: str = CONSUMER, caller: str = CLI, **fields):
+    """A call at a Europe/Paris wall-clock time, e.g. '2026-03-30T09:59:59+02:00'."""
+    return cdr(caller, destination, at=local, **{**TM, **fields})
+
+
+def test_hours_edges_on_the_first_weekday_after_the_spring_dst_change():
+    # Monday 30 March 2026, the day after Paris moved to UTC+2: each call is alone (its own CLI).
+    times = {"09:59:59": True, "10:00:00": False, "13:00:00": False, "13:00:01": True, "13:59:59": True,
+             "14:00:00": False, "20:00:00": False, "20:00:01": True}
+    for clock, fires in times.items():
+        got = hours_alerts([paris_call(f"2026-03-30T{clock}+02:00")])
+        assert bool(got) is fires, clock
+    # The same wall-clock minutes on the DST day itself (a Sunday) are all outside.
+    assert hours_alerts([paris_call("2026-03-29T10:30:00+02:00")])
+
+
+def test_hours_follow_paris_time_not_utc_across_the_autumn_change():
+    # Monday 26 October 2026, Paris is UTC+1 again: 09:30 UTC is 10:30 Paris (inside), 08:30 UTC is 09:30.
+    assert not hours_alerts([paris_call("2026-10-26T09:30:00Z")])
+    assert hours_alerts([paris_call("2026-10-26T08:30:00Z")])
+
+
+def test_public_holidays_computed_including_easter_monday_ascension_and_whit_monday():
+    for day in ("2026-04-06", "2026-05-14", "2026-05-25", "2026-07-14", "2026-11-11", "2027-03-29"):
+        assert hours_alerts([paris_call(f"{day}T11:00:00+02:00")]), day
+    assert not hours_alerts([paris_call("2026-05-13T11:00:00+02:00")])  # the Wednesday before Ascension
+    alert = hours_alerts([paris_call("2026-05-14T11:00:00+02:00")])[0]
+    assert "public holiday" in alert["message"] and CONSUMER not in alert["message"]
+
+
+def test_overseas_departments_use_their_own_zone():
+    reunion = "+262262123456"  # Indian/Reunion, UTC+4: 07:00 UTC is 11:00 there (09:00 in Paris)
+    assert not hours_alerts([paris_call("2026-05-12T07:00:00Z", destination=reunion)])
+    assert hours_alerts([paris_call("2026-05-12T07:00:00Z", destination=CONSUMER)])
+    guadeloupe = "+590590123456"  # UTC-4: 13:30 UTC is 09:30 there (15:30 in Paris)
+    assert hours_alerts([paris_call("2026-05-12T13:30:00Z", destination=guadeloupe)])
+
+
+def test_hours_only_for_telemarketing_to_french_consumers_and_once_per_paris_day():
+    assert not hours_alerts([paris_call("2026-05-12T22:00:00+02:00", purpose="service")])
+    assert not hours_alerts([paris_call("2026-05-12T22:00:00+02:00", destination="+34912345678")])
+    assert not hours_alerts([cdr(CLI, CONSUMER, at="2026-05-12T22:00:00+02:00")])  # no purpose
+    two = [paris_call("2026-05-12T21:00:00+02:00"), paris_call("2026-05-12T22:00:00+02:00")]
+    assert len(hours_alerts(two)) == 1
+
+
+def test_purpose_from_the_inventorys_campaigns_when_the_record_has_none():
+    inv = inventory_with_campaigns({"spring-promo": "telemarketing", "billing": "service"})
+    late = "2026-05-12T22:00:00+02:00"
+    assert hours_alerts([cdr(CLI, CONSUMER, at=late, campaign="spring-promo")], inv)
+    assert not hours_alerts([cdr(CLI, CONSUMER, at=late, campaign="billing")], inv)
+    # The record's own purpose wins over its campaign's.
+    assert not hours_alerts([cdr(CLI, CONSUMER, at=late, campaign="spring-promo", purpose="personal")], inv)
+
+
+def inventory_with_campaigns(campaigns):
+    from rules.inventory import inventory_from_rows
+
+    return inventory_from_rows([{"number": CLI, "source": "claimed"}], "test", campaigns=campaigns)
+
+
+# -- fr.telemarketing_frequency ---------------------------------------------------------------------------
+
+def attempts(days, destination=CONSUMER, tenant="acme", callers=None):
+    """One telemarketing attempt at 11:00 Paris on each day offset from Monday 4 May 2026."""
+    start = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
+    return [cdr((callers or [CLI])[i % len(callers or [CLI])], destination, at=start + timedelta(days=d),
+                purpose="telemarketing", tenant=tenant) for i, d in enumerate(days)]
+
+
+def frequency_alerts(records):
+    return decisions(run(records), "fr.telemarketing_frequency")
+
+
+def test_fourth_attempt_in_30_days_is_allowed_the_fifth_alerts():
+    assert frequency_alerts(attempts([0, 1, 2, 3])) == []
+    got = frequency_alerts(attempts([0, 1, 2, 3, 4]))
+    assert [(d["count"], d["call_id"]) for d in got] == [(5, got[0]["call_id"])]
+    assert got[0]["tenant"] == "acme" and set(got[0]["scope"]) == {"consumer"}
+
+
+def test_attempts_counted_per_professional_across_caller_ids():
+    other_clis = ["+33184884000", "+33184884001", "+33184884002", "+33184884003", "+33184884004"]
+    got = frequency_alerts(attempts([0, 1, 2, 3, 4], callers=other_clis))
+    assert len(got) == 1 and got[0]["caller_id"] == "+33184884004"
+    # Two professionals calling the same consumer are counted apart.
+    mixed = attempts([0, 1, 2], tenant="acme") + attempts([5, 6, 7], tenant="globex")
+    assert frequency_alerts(mixed) == []
+
+
+def test_the_31st_day_the_first_attempt_no_longer_counts():
+    # Day 0 then days 27-29: the 5th attempt 30 days after the first is the 4th within 30 days.
+    assert frequency_alerts(attempts([0, 27, 28, 29, 30])) == []
+    assert len(frequency_alerts(attempts([0, 27, 28, 29, 29.99]))) == 1
+
+
+def test_the_destination_is_never_in_clear_in_decisions_or_state():
+    from rules.cdr import parse_cdr
+    from rules.engine import Engine
+    from rules.pack import load_packs
+    from rules.state import DictState
+
+    engine, store = Engine(load_packs(), hash_key=b"secret"), DictState()
+    outcomes = [engine.judge(parse_cdr(r), store) for r in attempts([0, 1, 2, 3, 4])]
+    keyed = [key for key in store.subjects if key.startswith("fr.telemarketing_frequency|")]
+    assert len(keyed) == 1 and "612345678" not in keyed[0]
+    assert "612345678" not in str(store.subjects[keyed[0]].to_dict())
+    assert all("612345678" not in d.to_json().decode() for o in outcomes for d in o.decisions)
+    # A different key gives a different hash: the hash is keyed.
+    other = Engine(load_packs(), hash_key=b"other")
+    other_store = DictState()
+    for r in attempts([0]):
+        other.judge(parse_cdr(r), other_store)
+    assert set(other_store.subjects) - {CLI} != set(keyed)
+
+
+def test_a_consumers_state_expires_30_days_after_the_last_attempt():
+    from rules.cdr import parse_cdr
+    from rules.engine import Engine
+    from rules.pack import load_packs
+    from rules.state import DictState
+
+    engine, store = Engine(load_packs()), DictState()
+    for r in attempts([0, 1]):
+        engine.judge(parse_cdr(r), store)
+    key = next(k for k in store.subjects if k.startswith("fr.telemarketing_frequency|"))
+    expires = store.subjects[key].expires
+    assert expires == datetime(2026, 5, 5, 9, 0, tzinfo=UTC).timestamp() + 30 * 86400
+    engine.expire(store, datetime.fromtimestamp(expires - 1, UTC))
+    assert key in store.subjects
+    engine.expire(store, datetime.fromtimestamp(expires, UTC))
+    assert key not in store.subjects
+
+
+def test_a_duplicate_delivery_is_one_attempt():
+    records = attempts([0, 1, 2, 3])
+    assert frequency_alerts([*records, dict(records[-1])]) == []
+
+
+# -- fr.automated_not_npv ---------------------------------------------------------------------------
+
+def automated(caller, **fields):
+    return cdr(caller, "+33612345678", at="2026-05-12T09:00:00Z", purpose="automated", **fields)
+
+
+def test_automated_calls_need_an_npv_number():
+    blocked = decisions(run([automated("+33412345678"), automated("+33912345678")]), "fr.automated_not_npv")
+    assert [(d["caller_id"], d["scope"]) for d in blocked] == [
+        ("+33412345678", {"purpose": "automated"}), ("+33912345678", {"purpose": "automated"})]
+    for npv in ("+33162000000", "+33424000000", "+33947512345"):
+        assert decisions(run([automated(npv)]), "fr.automated_not_npv") == [], npv
+    # Not automated: no block.
+    assert decisions(run([cdr("+33412345678", purpose="telemarketing")]), "fr.automated_not_npv") == []
+
+
+def test_a_french_mobile_on_an_automated_call_is_blocked_even_marked_npv():
+    inv = inventory({"number": "+33612000000", "source": "claimed", "npv": True},
+                    {"number": "+33412345678", "source": "claimed", "npv": True})
+    got = decisions(run([automated("+33612000000"), automated("+33756123456"), automated("+33412345678")], inv),
+                    "fr.automated_not_npv")
+    assert [d["caller_id"] for d in got] == ["+33612000000", "+33756123456"]
+    assert "mobile" in got[0]["message"]
+
+
+def test_inventory_marking_the_number_npv_lifts_the_block():
+    from rules.cdr import parse_cdr
+    from rules.engine import Engine
+    from rules.pack import load_packs
+    from rules.state import DictState
+
+    engine, store = Engine(load_packs()), DictState()
+    engine.judge(parse_cdr(automated("+33412345678")), store)
+    state = store.get("+33412345678")
+    assert engine.stale_blocks(state) == []
+    engine.inventory = inventory({"number": "+33412345678", "source": "claimed", "npv": True})
+    assert len(engine.stale_blocks(state)) == 1
