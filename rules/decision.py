@@ -20,16 +20,21 @@ def scope_key(scope: dict[str, str]) -> str:
     return json.dumps(scope, sort_keys=True, separators=(",", ":"))
 
 
-def scope_applies(scope: Mapping[str, str], destination: NumberInfo | None) -> bool:
+def scope_applies(scope: Mapping[str, str], destination: NumberInfo | None, purpose: str | None = None) -> bool:
     """Whether a block of this scope covers a call to `destination` (None: a destination not known).
 
     Why here: the check API and the rule `cli.used_while_blocked` must read a scope the same way. A
     scope is what the rule that made the block names: `destination_country` (the country's calling
-    code, as `au.cli_not_permitted` tests it) and `destination_type` (`toll_free`). An unknown
-    destination, or a scope key this version does not know, is covered: a block is never read as
+    code, as `au.cli_not_permitted` tests it), `destination_type` (`toll_free`) and `purpose` (a
+    comma-separated list: `fr.automated_not_npv`, `es.mobile_cli_commercial`). An unknown destination
+    or purpose, or a scope key this version does not know, is covered: a block is never read as
     narrower than it may be, so a dialer is never told "allowed" by mistake.
     """
     for name, wanted in scope.items():
+        if name == "purpose":
+            if purpose is not None and purpose not in str(wanted).split(","):
+                return False
+            continue
         if destination is None:
             return True
         if name == "destination_country":

@@ -84,7 +84,7 @@ def used_while_blocked(call: Call, rule: Rule) -> Finding | None:
         if until is not None and datetime.fromisoformat(until) <= started:
             continue
         scope = block.get("scope") or {}
-        if scope and not scope_applies(scope, call.destination):
+        if scope and not scope_applies(scope, call.destination, call.purpose):
             continue
         if ignored is None or (since, block["rule"]) < (datetime.fromisoformat(ignored["at"]), ignored["rule"]):
             ignored = block

@@ -126,6 +126,21 @@ def test_cli_used_while_blocked_honours_the_blocks_scope():
                      ("cli.used_while_blocked", "alert", records[2]["call_id"])]
 
 
+def test_cli_used_while_blocked_reads_a_purpose_scope():
+    """A French non-NPV CLI blocked for automated calls may still place personal calls; its next automated
+    call is counted; a call of no known purpose is counted too (a block is never read narrower)."""
+    start = datetime(2026, 5, 4, 10, tzinfo=UTC)
+    cli, dest = "+33412345678", "+33140000001"
+    records = [cdr(cli, dest, at=start, purpose="automated"),
+               cdr(cli, dest, at=start + timedelta(minutes=1), purpose="personal"),
+               cdr(cli, dest, at=start + timedelta(minutes=2), purpose="automated")]
+    found = [(d["rule"], d["kind"], d["call_id"]) for d in decisions(run(records))]
+    assert found == [("fr.automated_not_npv", "block", records[0]["call_id"]),
+                     ("cli.used_while_blocked", "alert", records[2]["call_id"])]
+    unknown = [records[0], cdr(cli, dest, at=start + timedelta(minutes=1))]
+    assert ("cli.used_while_blocked", "alert") in rules_of(run(unknown))
+
+
 def test_cli_used_while_blocked_ignores_calls_before_the_block_and_after_its_end():
     """Records judged out of order (as a stream may see them): a call that started before the block was
     decided is not counted; a call after a time-boxed block's `until` (the next Paris day) is not either."""
