@@ -14,24 +14,25 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from streams.adapters.common import decode
+from streams.adapters.common import decode, head_bytes
 
 CANONICAL = "canonical"
 KNOWN = ("asterisk", "freeswitch-csv", "freeswitch-json", "connect-ctr", "twilio", "kamailio-acc")
 HEAD_BYTES = 256 * 1024
+PARQUET_MAGIC = b"PAR1"
 SIP_METHODS = frozenset({"INVITE", "BYE", "ACK", "CANCEL", "OPTIONS", "REGISTER", "MESSAGE", "PRACK",
                          "UPDATE", "INFO", "NOTIFY", "SUBSCRIBE", "PUBLISH", "REFER"})
 STAMP = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
-ASTERISK_DISPOSITIONS = frozenset({"ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION"})
+ASTERISK_DISPOSITIONS = frozenset({"ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION", "CANCEL"})
 
 
-def detect_format(path: Path) -> str:
-    """The adapter name for a file; ValueError when unknown (canonical CDRs included: not an adapter)."""
-    with Path(path).open("rb") as handle:
-        head = decode(handle.read(HEAD_BYTES))
-    name = detect_text(head)
-    if name == CANONICAL:
+def detect_format(path: Path, *, canonical: bool = False) -> str:
+    """The adapter name for a file (gzip or not), or "canonical" when `canonical` allows it (JSON Lines,
+    CSV with a canonical header, Parquet); ValueError when unknown."""
+    raw = head_bytes(Path(path), HEAD_BYTES)
+    name = CANONICAL if raw.startswith(PARQUET_MAGIC) else detect_text(decode(raw))
+    if name == CANONICAL and not canonical:
         raise ValueError("these are canonical CDRs, not a switch format: use --format canonical (the default)")
     if name is None:
         raise ValueError(f"cannot recognise the CDR format from the first records (known: {', '.join(KNOWN)}); "
@@ -99,6 +100,6 @@ def _detect_delimited(line: str) -> str | None:
         return CANONICAL
     if len(cells) >= 15 and STAMP.fullmatch(cells[4]) and UUID.fullmatch(cells[10]):
         return "freeswitch-csv"
-    if 16 <= len(cells) <= 18 and STAMP.fullmatch(cells[9]) and cells[14].upper() in ASTERISK_DISPOSITIONS:
+    if 16 <= len(cells) <= 21 and STAMP.fullmatch(cells[9]) and cells[14].upper() in ASTERISK_DISPOSITIONS:
         return "asterisk"
     return None
