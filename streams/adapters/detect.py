@@ -20,6 +20,8 @@ CANONICAL = "canonical"
 KNOWN = ("asterisk", "freeswitch-csv", "freeswitch-json", "connect-ctr", "twilio", "kamailio-acc")
 HEAD_BYTES = 256 * 1024
 PARQUET_MAGIC = b"PAR1"
+# The four events Kamailio's and OpenSIPS's acc write to syslog (acc.h ACC_REQUEST, ACC_MISSED, ...).
+ACC_LOG = re.compile(r"\bACC: (?:request accounted|call missed|transaction answered|request acknowledged): ")
 SIP_METHODS = frozenset({"INVITE", "BYE", "ACK", "CANCEL", "OPTIONS", "REGISTER", "MESSAGE", "PRACK",
                          "UPDATE", "INFO", "NOTIFY", "SUBSCRIBE", "PUBLISH", "REFER"})
 STAMP = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
@@ -48,7 +50,7 @@ def detect_text(text: str) -> str | None:
     if stripped[0] in "[{":
         return _detect_json(stripped)
     first_line = stripped.splitlines()[0]
-    if "ACC: " in first_line:
+    if ACC_LOG.search(stripped):  # a syslog file: the acc lines sit among other modules' lines
         return "kamailio-acc"
     return _detect_delimited(first_line)
 
