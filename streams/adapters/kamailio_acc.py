@@ -123,7 +123,7 @@ def _split(line: str, separator: str) -> list[str]:
 
 def _is_header(values: list[str]) -> bool:
     lowered = {value.strip().lower() for value in values}
-    return "method" in lowered and "callid" in lowered
+    return "method" in lowered and bool(lowered & {"callid", "sip_code", "from_tag", "time"})
 
 
 def _named(values: list[str], names: tuple[str, ...]) -> dict[str, str]:
