@@ -8,6 +8,7 @@ cell that is not UTF-8 reaches `parse_cdr` as text with lone surrogates, which i
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 from collections.abc import Iterator
@@ -23,6 +24,10 @@ JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 CSV_SUFFIXES = (".csv",)
 PARQUET_SUFFIXES = (".parquet", ".pq")
 CHUNK_ROWS = 65_536  # CSV and Parquet rows turned into records at a time
+# Columns a canonical CSV or Parquet file must have: without them every row would be rejected (call_id,
+# started_at) or judged with an empty caller ID (a false cli.invalid on every call).
+REQUIRED_COLUMNS = ("call_id", "started_at", "caller_id")
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 class InputError(ValueError):
@@ -37,8 +42,31 @@ class RawRecord:
     error: str | None = None  # why it could not be read as a record
 
 
+def is_gzip(path: Path) -> bool:
+    """Rotated switch exports and archives are gzip files: known by their magic bytes, whatever the name."""
+    with path.open("rb") as handle:
+        return handle.read(2) == GZIP_MAGIC
+
+
+def open_bytes(path: Path) -> io.BufferedIOBase:
+    """The file's bytes, decompressed when it is gzip: every reader opens files through this."""
+    if is_gzip(path):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
+
+
+def read_bytes(path: Path) -> bytes:
+    """The whole file, decompressed when it is gzip; a broken archive is an InputError."""
+    try:
+        with open_bytes(path) as handle:
+            return handle.read()
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{path}: not a readable gzip file: {exc}") from exc
+
+
 def canonical_kind(path: Path) -> str:
-    suffix = path.suffix.lower()
+    """The canonical kind by extension; `.gz` after it (cdrs.jsonl.gz) is read through gzip."""
+    suffix = (path.with_suffix("") if path.suffix.lower() == ".gz" else path).suffix.lower()
     if suffix in JSONL_SUFFIXES:
         return "jsonl"
     if suffix in CSV_SUFFIXES:
@@ -68,8 +96,9 @@ def read_jsonl_part(path: Path, start: int, end: int, first_line: int) -> Iterat
 
 
 def _read_jsonl(path: Path, start: int = 0, end: int | None = None, first_line: int = 1) -> Iterator[RawRecord]:
-    with path.open("rb") as handle:
-        handle.seek(start)
+    with open_bytes(path) as handle:
+        if start:
+            handle.seek(start)
         lines = handle if end is None else io.BytesIO(handle.read(end - start))
         for number, line in enumerate(lines, start=first_line):
             if not line.strip():
@@ -92,23 +121,42 @@ def _read_jsonl(path: Path, start: int = 0, end: int | None = None, first_line: 
 
 
 def _read_csv(path: Path) -> Iterator[RawRecord]:
-    offset = 0
     try:
-        # object, not str: pandas' Arrow-backed strings refuse the surrogate escapes of undecodable bytes
-        for frame in pd.read_csv(path, dtype=object, keep_default_na=False, encoding="utf-8",
-                                 encoding_errors="surrogateescape", chunksize=CHUNK_ROWS):
+        with open_bytes(path) as handle:
+            yield from _csv_records(path, handle)
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError, EOFError) as exc:
+        raise InputError(f"{path}: not a readable CSV file: {exc}") from exc
+
+
+def _csv_records(path: Path, handle: io.BufferedIOBase) -> Iterator[RawRecord]:
+    offset = 0
+    # object, not str: pandas' Arrow-backed strings refuse the surrogate escapes of undecodable bytes
+    with pd.read_csv(handle, dtype=object, keep_default_na=False, encoding="utf-8",
+                     encoding_errors="surrogateescape", chunksize=CHUNK_ROWS) as chunks:
+        for frame in chunks:
+            if offset == 0:  # the first chunk (a file of a header alone has no rows to reject)
+                require_columns(path, "line 1: the header", [str(name) for name in frame.columns])
             for row in frame.to_dict("records"):
                 yield RawRecord(str(path), f"line {offset + 2}", row)
                 offset += 1
-    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise InputError(f"{path}: not a readable CSV file: {exc}") from exc
+
+
+def require_columns(path: Path, where: str, columns: list[str]) -> None:
+    """One error for the file, not one reject per row, when a required column is absent."""
+    missing = [name for name in REQUIRED_COLUMNS if name not in columns]
+    if missing:
+        raise InputError(f"{path}: {where} lacks the required column{'s' if len(missing) > 1 else ''} "
+                         f"{', '.join(missing)}")
 
 
 def _read_parquet(path: Path) -> Iterator[RawRecord]:
     try:
-        frame = pd.read_parquet(path)
+        frame = pd.read_parquet(io.BytesIO(read_bytes(path)) if is_gzip(path) else path)
+    except InputError:
+        raise
     except Exception as exc:  # pyarrow raises several unrelated types for a bad file
         raise InputError(f"{path}: not a readable Parquet file: {exc}") from exc
+    require_columns(path, "the schema", list(frame.columns))
     for start in range(0, len(frame), CHUNK_ROWS):  # one chunk of dicts at a time
         for offset, row in enumerate(frame.iloc[start:start + CHUNK_ROWS].to_dict("records"), start=start):
             yield RawRecord(str(path), f"row {offset + 1}", row)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import io
 import json
 import math
 import sys
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from cidwatch.cli import CliError
+from cidwatch.inputs import is_gzip, open_bytes
 from rules.cdr import parse_json
 from rules.numbers import subject_of
 from streams.settings import Settings
@@ -69,7 +71,8 @@ class Sent:
 
 def read_canonical_file(path: Path) -> Iterator[Line]:
     """Each record of a canonical CDR file, chosen by its suffix, with where it is."""
-    reader = READERS.get(path.suffix.lower())
+    suffix = (path.with_suffix("") if path.suffix.lower() == ".gz" else path).suffix.lower()
+    reader = READERS.get(suffix)
     if reader is None:
         raise CliError(f"{path}: unsupported file type {path.suffix or '(none)'}; "
                        f"expected one of {', '.join(sorted(READERS))}")
@@ -94,7 +97,7 @@ def record_key(record: Any) -> bytes | None:
 
 def read_jsonl(path: Path) -> Iterator[Line]:
     """Each non-blank line's bytes unchanged, so a malformed line reaches the DLQ as it was."""
-    with path.open("rb") as stream:
+    with open_bytes(path) as stream:
         for number, line in enumerate(stream, start=1):
             raw = line.rstrip(b"\r\n")
             if raw.strip():
@@ -111,7 +114,7 @@ def _jsonl_key(raw: bytes) -> bytes | None:
 def read_csv(path: Path) -> Iterator[Line]:
     """Each row as a JSON object of its non-empty cells, values kept as text (as `replay` reads them).
     A row that is not UTF-8, or that the csv module refuses (a field over its size limit), is skipped."""
-    with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as stream:
+    with io.TextIOWrapper(open_bytes(path), newline="", encoding="utf-8-sig", errors="surrogateescape") as stream:
         reader = csv.DictReader(stream)
         while True:
             before = reader.line_num
@@ -131,7 +134,8 @@ def read_parquet(path: Path) -> Iterator[Line]:
     import pyarrow.parquet as pq
 
     number = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=10_000):
+    source = io.BytesIO(open_bytes(path).read()) if is_gzip(path) else path
+    for batch in pq.ParquetFile(source).iter_batches(batch_size=10_000):
         for row in batch.to_pylist():
             number += 1
             record = {name: _json_value(value) for name, value in row.items() if not _is_null(value)}
@@ -307,7 +311,11 @@ def converted_records(paths: list[Path], fmt: str, profile_path: Path | None) ->
     except (OSError, ValueError) as exc:
         raise CliError(f"{profile_path}: {exc}") from exc
     for path in paths:
-        for item in adapters.read_source(path, fmt, profile):
+        try:
+            items = list(adapters.read_source(path, fmt, profile))
+        except ValueError as exc:  # a file-level error (unreadable archive, header without a required column)
+            raise CliError(f"{path}: {exc}") from exc
+        for item in items:
             if item.reject is not None:
                 print(f"{path}: {item.location}: not converted: {item.reject}", file=sys.stderr)
             elif item.record is not None:

@@ -38,7 +38,7 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from cidwatch.cdr_table import CdrTable, batch_of, cdrs_of, file_chunks, table_chunks
-from cidwatch.inputs import RawRecord, canonical_kind, read_canonical, read_jsonl_part
+from cidwatch.inputs import RawRecord, canonical_kind, is_gzip, read_canonical, read_jsonl_part
 from rules.cdr import Cdr, CdrError, parse_cdr
 from rules.decision import Decision, decision_id
 from rules.engine import Engine, Outcome
@@ -460,14 +460,14 @@ def replay_files(
     the cores available; this one and workers - 1 others) when the input is large, CSV and Parquet
     read here a chunk at a time."""
     workers = default_workers() if workers is None else max(1, workers)
-    size = sum(path.stat().st_size for path in paths if canonical_kind(path) == "jsonl")
+    size = sum(path.stat().st_size for path in paths if _in_parts(path))
     if workers <= 1 or size < PARALLEL_BYTES:
         return replay(canonical_records(paths), engine, assume_tz, now, summary_zone)
     result = ReplayResult(summary_zone=summary_zone)
     records = CdrTable()
     with _pool(engine, assume_tz, workers - 1, workers) as pool:
         for path in paths:
-            if canonical_kind(path) != "jsonl":
+            if not _in_parts(path):
                 load_records(read_canonical(path), result, assume_tz, records, engine, workers)
                 continue
             parts = list(_jsonl_parts(path))
@@ -486,6 +486,11 @@ def replay_files(
                 result.counts["read"] += read
         run_engine(records, engine, result, now or datetime.now(UTC), workers, pool)
     return result
+
+
+def _in_parts(path: Path) -> bool:
+    """Plain JSON Lines files are read in byte ranges by several processes; a gzip stream cannot seek."""
+    return canonical_kind(path) == "jsonl" and not is_gzip(path)
 
 
 def canonical_records(paths: Iterable[Path]) -> Iterator[RawRecord]:

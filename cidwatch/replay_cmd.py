@@ -128,13 +128,20 @@ def source_records(paths: list[Path], fmt: str, profile_path: Path | None,
         name = fmt
         if fmt == "auto":
             try:
-                name = adapters.detect_format(path)
+                name = adapters.detect_format(path, canonical=True)
             except ValueError as exc:
                 raise CliError(f"{path}: {exc}") from exc
             print(f"{path}: format {name}")
+            if name == "canonical":
+                yield from canonical_records([path])
+                continue
         elif fmt not in adapters.FORMATS:
             raise CliError(f"--format: unknown format {fmt!r}; known: canonical, auto, {', '.join(adapters.FORMATS)}")
-        for item in adapters.read_source(path, name, profile):
+        try:
+            items = list(adapters.read_source(path, name, profile))
+        except ValueError as exc:  # a file-level error (unreadable archive, header without a required column)
+            raise CliError(f"{path}: {exc}") from exc
+        for item in items:
             if item.skip is not None:
                 skipped[item.skip] += 1
             elif item.reject is not None:

@@ -20,7 +20,7 @@ from streams.adapters import (
     kamailio_acc,
     twilio,
 )
-from streams.adapters.common import SourceItem, decode
+from streams.adapters.common import SourceItem, decode, read_bytes
 from streams.adapters.detect import detect_format
 from streams.adapters.profile import Profile, ProfileError, load_profile
 
@@ -58,7 +58,7 @@ def _reader(fmt: str) -> Reader:
 def read_source(path: Path, fmt: str, profile: Profile) -> Iterator[SourceItem]:
     """Convert a whole file: joins and de-duplications that need every record of the file apply."""
     reader = _reader(fmt)
-    text = decode(Path(path).read_bytes())
+    text = decode(read_bytes(Path(path)))
     return reader(text, profile, stream=False)
 
 

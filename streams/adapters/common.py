@@ -8,6 +8,7 @@ record is validated by `rules.cdr.parse_cdr` before it leaves an adapter.
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import io
 import json
@@ -15,6 +16,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from rules.cdr import MAX_DEPTH, CdrError, nested_too_deep, parse_cdr
@@ -238,6 +240,32 @@ def build_record(
 
 
 # --- reading text ---------------------------------------------------------------------------------
+
+def read_bytes(path: Path) -> bytes:
+    """A file's bytes; rotated exports compressed with gzip (Master.csv.1.gz) are decompressed, known by
+    their magic bytes whatever their name. A broken archive is a ValueError naming the file."""
+    with path.open("rb") as handle:
+        compressed = handle.read(2) == b"\x1f\x8b"
+    if not compressed:
+        return path.read_bytes()
+    try:
+        with gzip.open(path, "rb") as handle:
+            return handle.read()
+    except (OSError, EOFError) as exc:
+        raise ValueError(f"not a readable gzip file: {exc}") from exc
+
+
+def head_bytes(path: Path, size: int) -> bytes:
+    """The first `size` bytes of a file's content, decompressed when it is gzip."""
+    with path.open("rb") as handle:
+        compressed = handle.read(2) == b"\x1f\x8b"
+    opener = gzip.open if compressed else open
+    try:
+        with opener(path, "rb") as handle:
+            return handle.read(size)
+    except (OSError, EOFError) as exc:
+        raise ValueError(f"not a readable gzip file: {exc}") from exc
+
 
 def decode(data: bytes) -> str:
     """Switch files are UTF-8 or, on old boxes, Latin-1; Latin-1 never fails, so nothing is lost."""

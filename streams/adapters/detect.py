@@ -14,24 +14,27 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from streams.adapters.common import decode
+from streams.adapters.common import decode, head_bytes
 
 CANONICAL = "canonical"
 KNOWN = ("asterisk", "freeswitch-csv", "freeswitch-json", "connect-ctr", "twilio", "kamailio-acc")
 HEAD_BYTES = 256 * 1024
+PARQUET_MAGIC = b"PAR1"
+# The four events Kamailio's and OpenSIPS's acc write to syslog (acc.h ACC_REQUEST, ACC_MISSED, ...).
+ACC_LOG = re.compile(r"\bACC: (?:request accounted|call missed|transaction answered|request acknowledged): ")
 SIP_METHODS = frozenset({"INVITE", "BYE", "ACK", "CANCEL", "OPTIONS", "REGISTER", "MESSAGE", "PRACK",
                          "UPDATE", "INFO", "NOTIFY", "SUBSCRIBE", "PUBLISH", "REFER"})
 STAMP = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
-ASTERISK_DISPOSITIONS = frozenset({"ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION"})
+ASTERISK_DISPOSITIONS = frozenset({"ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION", "CANCEL"})
 
 
-def detect_format(path: Path) -> str:
-    """The adapter name for a file; ValueError when unknown (canonical CDRs included: not an adapter)."""
-    with Path(path).open("rb") as handle:
-        head = decode(handle.read(HEAD_BYTES))
-    name = detect_text(head)
-    if name == CANONICAL:
+def detect_format(path: Path, *, canonical: bool = False) -> str:
+    """The adapter name for a file (gzip or not), or "canonical" when `canonical` allows it (JSON Lines,
+    CSV with a canonical header, Parquet); ValueError when unknown."""
+    raw = head_bytes(Path(path), HEAD_BYTES)
+    name = CANONICAL if raw.startswith(PARQUET_MAGIC) else detect_text(decode(raw))
+    if name == CANONICAL and not canonical:
         raise ValueError("these are canonical CDRs, not a switch format: use --format canonical (the default)")
     if name is None:
         raise ValueError(f"cannot recognise the CDR format from the first records (known: {', '.join(KNOWN)}); "
@@ -47,7 +50,7 @@ def detect_text(text: str) -> str | None:
     if stripped[0] in "[{":
         return _detect_json(stripped)
     first_line = stripped.splitlines()[0]
-    if "ACC: " in first_line:
+    if ACC_LOG.search(stripped):  # a syslog file: the acc lines sit among other modules' lines
         return "kamailio-acc"
     return _detect_delimited(first_line)
 
@@ -99,6 +102,6 @@ def _detect_delimited(line: str) -> str | None:
         return CANONICAL
     if len(cells) >= 15 and STAMP.fullmatch(cells[4]) and UUID.fullmatch(cells[10]):
         return "freeswitch-csv"
-    if 16 <= len(cells) <= 18 and STAMP.fullmatch(cells[9]) and cells[14].upper() in ASTERISK_DISPOSITIONS:
+    if 16 <= len(cells) <= 21 and STAMP.fullmatch(cells[9]) and cells[14].upper() in ASTERISK_DISPOSITIONS:
         return "asterisk"
     return None

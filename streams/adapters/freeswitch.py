@@ -21,6 +21,17 @@ CALLER_FIX = ("add ${effective_caller_id_number} to the cdr_csv template, or log
 # In the order the issue and FreeSWITCH agree on: the number set for presentation wins over the raw one.
 CALLER_FIELDS = ("effective_caller_id_number", "outbound_caller_id_number", "caller_id_number")
 
+# An answered originate leg (`originate ... &app`, click-to-call, dialers) has its caller ID flipped by
+# switch_channel_flip_cid(): caller_id_number becomes the callee (switch_ivr_originate set callee_id_number
+# to the destination and callee_id_name to "Outbound Call"), the old number is kept in
+# pre_transfer_caller_id_number and the channel gets channel_cid_flipped=yes. The presented CLI is then
+# in these fields, in this order; caller_id_number is never used.
+FLIPPED_CALLER_FIELDS = ("origination_caller_id_number", "effective_caller_id_number",
+                         "pre_transfer_caller_id_number", "ani")
+FLIPPED_NAME = "Outbound Call"
+FLIPPED_FIX = ("add ${origination_caller_id_number} to the cdr_csv template, or log the JSON CDR "
+               "(mod_json_cdr writes it)")
+
 # mod_sofia's hangup_cause_to_sip(): the SIP status FreeSWITCH itself sends for a hangup cause. Used only
 # when no SIP status was recorded; causes it maps to its catch-all 480 are left out (unknown stays None).
 HANGUP_CAUSE_SIP = {
@@ -76,13 +87,46 @@ def map_direction(fs_direction: str, is_b_leg: bool, options: FreeswitchOptions)
         ) from None
 
 
-def first_caller(values: Mapping[str, Any]) -> str:
-    """The first non-empty caller-ID field, in CALLER_FIELDS order."""
-    for name in CALLER_FIELDS:
+def first_caller(values: Mapping[str, Any], names: tuple[str, ...] = CALLER_FIELDS) -> str:
+    """The first non-empty caller-ID field, in CALLER_FIELDS order (or the order given)."""
+    for name in names:
         value = values.get(name)
         if isinstance(value, str) and value.strip():
             return value.strip()
     return ""
+
+
+def is_flipped(values: Mapping[str, Any], caller_id_name: str) -> bool:
+    """The leg's caller ID was flipped to the callee (switch_channel_flip_cid), by its own marks."""
+    flag = values.get("channel_cid_flipped")
+    flagged = isinstance(flag, str) and flag.strip().lower() in ("yes", "true", "1", "on")
+    return flagged or caller_id_name.strip() == FLIPPED_NAME
+
+
+def presented_caller(values: Mapping[str, Any], caller_id_name: str, destination: str,
+                     fallback: Mapping[str, Any] | None = None) -> str:
+    """The CLI the leg presented: CALLER_FIELDS normally, FLIPPED_CALLER_FIELDS on a flipped leg.
+
+    A flipped leg without any of those fields, or any leg whose caller ID equals its destination (what a
+    flip leaves behind), is skipped: taking the callee's number as the CLI would judge a customer's line.
+    `fallback` holds fields read after `values` (the JSON caller profile's caller_id_number and ani).
+    """
+    extra = fallback or {}
+    if is_flipped(values, caller_id_name):
+        caller = first_caller(values, FLIPPED_CALLER_FIELDS) or first_caller(extra, ("ani",))
+        if not caller:
+            raise Skip(f"originated leg with a flipped caller ID: caller_id_number is the callee and the "
+                       f"presented number is not in this record ({FLIPPED_FIX})")
+        return caller
+    caller = first_caller(values) or first_caller(extra, ("caller_id_number",))
+    if caller and destination and _digits(caller) == _digits(destination):
+        raise Skip(f"caller ID equals the destination: a flipped originate leg whose presented number "
+                   f"is not in this record ({FLIPPED_FIX})")
+    return caller
+
+
+def _digits(text: str) -> str:
+    return "".join(ch for ch in text if ch.isdigit())
 
 
 def sip_code(statuses: list[tuple[str, Any]], hangup_cause: str, answered: bool) -> int | None:

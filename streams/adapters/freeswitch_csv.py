@@ -67,7 +67,8 @@ def convert_row(row: list[str], names: tuple[str, ...], profile: Profile, b_legs
         raise Reject("uuid: required field is missing")
     is_b_leg = bool(fields.get("originating_leg_uuid")) or uuid in b_legs
     freeswitch.check_leg(is_b_leg, profile.freeswitch)
-    caller = number(freeswitch.first_caller(fields), profile)
+    caller = number(freeswitch.presented_caller(fields, fields.get("caller_id_name", ""),
+                                                fields.get("destination_number", "")), profile)
     destination = number(fields.get("destination_number"), profile)
     answered = _answered(fields)
     default = freeswitch.map_direction(fields.get("direction", ""), is_b_leg, profile.freeswitch)

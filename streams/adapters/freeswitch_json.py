@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote
 
 from streams.adapters import freeswitch
 from streams.adapters.common import (
@@ -59,16 +60,16 @@ def convert(document: Any, profile: Profile) -> dict[str, Any]:
     """One mod_json_cdr document to one canonical record, or a Skip for the leg not kept."""
     if not isinstance(document, Mapping) or not isinstance(document.get("variables"), Mapping):
         raise Reject("not a mod_json_cdr document: no 'variables' object")
-    variables: Mapping[str, Any] = document["variables"]
+    variables = decode_variables(document["variables"], profile.freeswitch.encoded_values)
     caller_profile = _caller_profile(document)
     uuid = _text(variables, "uuid") or _text(caller_profile, "uuid")
     if not uuid:
         raise Reject("variables.uuid: required field is missing")
     freeswitch.check_leg(_is_b_leg(document, variables), profile.freeswitch)
-    caller = number(freeswitch.first_caller(variables) or _text(caller_profile, "caller_id_number"), profile)
-    destination = number(
-        _text(caller_profile, "destination_number") or _text(variables, "destination_number"), profile
-    )
+    destination_text = _text(caller_profile, "destination_number") or _text(variables, "destination_number")
+    caller_name = _text(caller_profile, "caller_id_name") or _text(variables, "caller_id_name")
+    caller = number(freeswitch.presented_caller(variables, caller_name, destination_text, caller_profile), profile)
+    destination = number(destination_text, profile)
     answered = number_value(variables.get("answer_epoch"), "answer_epoch", 0.0) > 0
     fs_direction = _text(variables, "direction") or _text(document.get("channel_data") or {}, "direction")
     default = freeswitch.map_direction(fs_direction, _is_b_leg(document, variables), profile.freeswitch)
@@ -91,6 +92,15 @@ def convert(document: Any, profile: Profile) -> dict[str, Any]:
             answered,
         ),
     )
+
+
+def decode_variables(variables: Mapping[str, Any], encoded: bool) -> Mapping[str, Any]:
+    """`variables` as the channel held them: mod_json_cdr's stock `encode-values=true` URL-encodes each
+    value (switch_ivr_set_json_chan_vars -> switch_url_encode, '+' as %2B, spaces as %20) and nothing
+    else in the document; switch_url_decode undoes it with plain %XX decoding, as here."""
+    if not encoded:
+        return variables
+    return {name: unquote(value) if isinstance(value, str) else value for name, value in variables.items()}
 
 
 def _callflows(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:

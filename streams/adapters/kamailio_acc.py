@@ -13,6 +13,7 @@ their key=value pairs are read into the same row shape, so they join with the re
 from __future__ import annotations
 
 import csv
+import ipaddress
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from streams.adapters.common import (
     require_presented_caller,
     sip_code_value,
 )
+from streams.adapters.detect import SIP_METHODS
 from streams.adapters.profile import KamailioOptions, Profile
 
 FORMAT = "kamailio-acc"
@@ -41,6 +43,12 @@ SYSLOG_MARKER = re.compile(r"\bACC: ([^:]*): ")
 # Names the syslog backend uses for the core fields -> the database column names.
 SYSLOG_KEYS = {"timestamp": "time", "call_id": "callid", "code": "sip_code", "reason": "sip_reason"}
 EPOCH = re.compile(r"[0-9]+(\.[0-9]+)?")
+# The head of a syslog line: RFC 3164 ("Mar 12 10:00:00 host prog[pid]: ") or an ISO stamp (RFC 5424,
+# rsyslog's high-precision format, journalctl -o short-iso).
+SYSLOG_HEAD = re.compile(r"(<[0-9]+>[0-9]* ?)?([A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} "
+                         r"|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})")
+HEADER_REQUIRED = ("method", "callid", "sip_code", "time")
+LOG_LINE_SKIP = "log line that is not an acc record"
 
 
 @dataclass
@@ -71,12 +79,17 @@ def _parse_lines(text: str, profile: Profile) -> Iterator[AccRow | SourceItem]:
     names = options.column_names()
     separator = options.separator
     header_seen = False
-    for index, (line_no, line) in enumerate(enumerate(text.splitlines(), 1)):
+    lines = text.splitlines()
+    syslog = any(SYSLOG_MARKER.search(line) for line in lines)
+    for index, (line_no, line) in enumerate(enumerate(lines, 1)):
         if not line.strip():
             continue
         location = f"line {line_no}"
         if SYSLOG_MARKER.search(line):
             yield _row_or_reject(index, location, lambda line=line: _syslog_fields(line), profile)
+            continue
+        if SYSLOG_HEAD.match(line) or (syslog and not _looks_like_row(line)):  # other modules' log lines
+            yield SourceItem(location, skip=LOG_LINE_SKIP)
             continue
         separator = separator or ("|" if "|" in line else ",")
         try:
@@ -87,9 +100,19 @@ def _parse_lines(text: str, profile: Profile) -> Iterator[AccRow | SourceItem]:
         if not header_seen and _is_header(values):
             header_seen = True
             names = names if options.columns is not None else tuple(value.strip() for value in values)
+            missing = [name for name in HEADER_REQUIRED if name not in names]
+            if missing:  # every row would be rejected: one error for the whole source instead
+                raise ValueError(f"{location}: the header lacks the required column"
+                                 f"{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
             continue
         header_seen = True
         yield _row_or_reject(index, location, lambda values=values, names=names: _named(values, names), profile)
+
+
+def _looks_like_row(line: str) -> bool:
+    """An acc row (or its header) starts with a SIP method (or `method`); a log line does not."""
+    first = re.split(r"[|,;\t]", line.strip().strip('"'), maxsplit=1)[0].strip().strip('"').upper()
+    return first in SIP_METHODS or first == "METHOD"
 
 
 def _split(line: str, separator: str) -> list[str]:
@@ -100,7 +123,7 @@ def _split(line: str, separator: str) -> list[str]:
 
 def _is_header(values: list[str]) -> bool:
     lowered = {value.strip().lower() for value in values}
-    return "method" in lowered and "callid" in lowered
+    return "method" in lowered and bool(lowered & {"callid", "sip_code", "from_tag", "time"})
 
 
 def _named(values: list[str], names: tuple[str, ...]) -> dict[str, str]:
@@ -211,7 +234,8 @@ def convert(invite: AccRow, bye: AccRow | None, profile: Profile) -> dict[str, A
     caller = number(invite.fields.get(options.caller_column), profile)
     destination = number(invite.fields.get(options.callee_column), profile)
     answered = 200 <= invite.code < 300
-    direction = call_direction("outbound", caller, destination)
+    direction = call_direction("outbound", caller, destination,
+                               inbound_context=is_inbound(invite.fields, destination.text, options))
     require_presented_caller(direction, caller, destination, CALLER_FIX)
     return build_record(
         profile,
@@ -224,6 +248,24 @@ def convert(invite: AccRow, bye: AccRow | None, profile: Profile) -> dict[str, A
         duration_s=_duration(invite, bye, options) if answered else 0.0,
         sip_code=invite.code,
     )
+
+
+def is_inbound(fields: dict[str, str], callee: str, options: KamailioOptions) -> bool:
+    """The profile's inbound rule: a carrier's source address, a From domain, or a DID prefix."""
+    source = fields.get("src_ip", "").strip().strip("[]")
+    if source and options.inbound_source_ips:
+        try:
+            address = ipaddress.ip_address(source)
+        except ValueError:
+            address = None
+        if address is not None and any(address in ipaddress.ip_network(net, strict=False)
+                                       for net in options.inbound_source_ips):
+            return True
+    if fields.get("src_domain", "").strip().lower() in {d.lower() for d in options.inbound_from_domains}:
+        return True
+    raw_callee = fields.get(options.callee_column, "").strip()
+    return any(text.startswith(prefix) for prefix in options.inbound_to_prefixes for text in (raw_callee, callee)
+               if text)
 
 
 def _started_at(invite: AccRow, profile: Profile) -> datetime:

@@ -7,6 +7,7 @@ such as `uniquid: false` must not silently shift every column.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -20,6 +21,7 @@ import yaml
 from rules.cdr import DIRECTIONS
 
 LEGS = ("a", "b")
+ASTERISK_MERGE_KEYS = ("uniqueid", "linkedid", "none")
 KAMAILIO_MODES = ("transaction", "cdr")
 
 # Asterisk cdr_csv columns (`build_csv_record`), then the two optional ones.
@@ -28,6 +30,8 @@ ASTERISK_BASE_COLUMNS = (
     "start", "answer", "end", "duration", "billsec", "disposition", "amaflags",
 )
 ASTERISK_OPTIONAL_COLUMNS = ("uniqueid", "userfield")
+# newcdrcolumns=yes appends these after userfield (cdr_csv.c build_csv_record).
+ASTERISK_NEW_COLUMNS = ("peeraccount", "linkedid", "sequence")
 
 # mod_cdr_csv's stock "example" template (autoload_configs/cdr_csv.conf.xml), in order.
 FREESWITCH_EXAMPLE_COLUMNS = (
@@ -56,6 +60,12 @@ class AsteriskOptions:
 
     uniqueid: bool = True
     userfield: bool = True
+    # cdr_csv.conf newcdrcolumns=yes (default no): peeraccount, linkedid and sequence follow.
+    newcdrcolumns: bool = False
+    # Asterisk 12+ writes one row per party a call rang (Dial(A&B), ring groups, queues), all with the
+    # caller's uniqueid and linkedid: those rows are one call. `uniqueid` or `linkedid` merges them on that
+    # column; `none` keeps one record per row.
+    merge_parties: str = "uniqueid"
     # Where the presented caller ID is: `src`, or a column the dialplan fills, e.g. userfield with
     # Set(CDR(userfield)=${CALLERID(num)}) after the outbound CLI is set. Empty values fall back to src, clid.
     caller_column: str = "src"
@@ -77,6 +87,9 @@ class FreeswitchOptions:
     inbound_contexts: tuple[str, ...] = ("public",)
     # mod_cdr_csv template columns, in order (freeswitch-csv only).
     columns: tuple[str, ...] = FREESWITCH_EXAMPLE_COLUMNS
+    # mod_json_cdr's `encode-values` (true in the stock json_cdr.conf.xml and in the module's default):
+    # every value under `variables` is URL-encoded and is decoded here (freeswitch-json only).
+    encoded_values: bool = True
 
 
 @dataclass(frozen=True)
@@ -103,6 +116,13 @@ class KamailioOptions:
     callee_column: str = "dst_user"
     separator: str | None = None  # None: "|" when the first row has pipes (db_flatstore), else ","
     mode: str = "transaction"
+    # acc rows say no direction. A proxy that also relays calls from carriers to a PBX names that traffic
+    # here; a row matching any of the three is inbound (its caller is a customer, never a CLI we present):
+    # the `src_ip` extra in one of these addresses or networks, the `src_domain` (From domain) in this
+    # list, or the callee (callee_column) starting with one of these prefixes (the PBX's DIDs).
+    inbound_source_ips: tuple[str, ...] = ()
+    inbound_from_domains: tuple[str, ...] = ()
+    inbound_to_prefixes: tuple[str, ...] = ()
 
     def column_names(self) -> tuple[str, ...]:
         """The configured columns, or the defaults for the mode."""
@@ -225,11 +245,20 @@ def _section(section: str, data: Any) -> Any:
 def _option(key: str, value: Any) -> Any:
     """Validate one format option by its name; each option has exactly one accepted shape."""
     name = key.split(".", 1)[1]
-    if name in ("uniqueid", "userfield"):
+    if name in ("uniqueid", "userfield", "encoded_values", "newcdrcolumns"):
         if not isinstance(value, bool):
             raise ProfileError(f"{key}: expected true or false, got {value!r}")
         return value
-    if name in ("inbound_contexts", "columns"):
+    if name == "inbound_source_ips":
+        networks = _text_list(key, value, allow_none=False) or ()
+        for text in networks:
+            try:
+                ipaddress.ip_network(text, strict=False)
+            except ValueError:
+                raise ProfileError(f"{key}: expected IP addresses or networks such as 192.0.2.10 or "
+                                   f"198.51.100.0/24, got {text!r}") from None
+        return networks
+    if name in ("inbound_contexts", "columns", "inbound_from_domains", "inbound_to_prefixes"):
         return _text_list(key, value, allow_none=name == "columns" and key.startswith("kamailio."))
     if name == "direction_map":
         return _direction_map(key, value)
@@ -237,12 +266,14 @@ def _option(key: str, value: Any) -> Any:
         return _choice(key, value, LEGS)
     if name == "mode":
         return _choice(key, value, KAMAILIO_MODES)
+    if name == "merge_parties":
+        return _choice(key, value, ASTERISK_MERGE_KEYS)
     if name == "separator":
         if value is not None and (not isinstance(value, str) or len(value) != 1):
             raise ProfileError(f"{key}: expected one character such as '|' or ',', got {value!r}")
         return value
     if key == "asterisk.caller_column":
-        return _choice(key, value, ASTERISK_BASE_COLUMNS + ASTERISK_OPTIONAL_COLUMNS)
+        return _choice(key, value, ASTERISK_BASE_COLUMNS + ASTERISK_OPTIONAL_COLUMNS + ASTERISK_NEW_COLUMNS)
     return _required_text(key, value)  # kamailio caller_column, callee_column
 
 

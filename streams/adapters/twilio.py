@@ -69,6 +69,7 @@ def convert(call: Any, profile: Profile) -> dict[str, Any]:
         raise Skip(f"call not finished (status {status}): its final state is judged")
     if status not in FINAL_STATUSES:
         raise Reject(f"status: unknown Twilio call status {call.get('status')!r}")
+    _require_carrier_leg(call.get("to"))
     caller = number(call.get("from"), profile)
     destination = number(call.get("to"), profile)
     answered = status == "completed"
@@ -83,6 +84,24 @@ def convert(call: Any, profile: Profile) -> dict[str, Any]:
         duration_s=number_value(call.get("duration"), "duration", 0.0) if answered else 0.0,
         sip_code=FINAL_STATUSES[status],
     )
+
+
+def _require_carrier_leg(to: Any) -> None:
+    """Skip a leg to a Twilio Client or a SIP endpoint: it never reaches a carrier and presents no CLI.
+
+    The child leg of `<Dial><Client>` or `<Dial><Sip>` keeps the parent caller's number in `from` unless
+    `callerId` is set (TwiML <Dial> callerId: "defaults to the caller's number"): judged, it would charge a
+    customer's number with a call it never placed. A `sip:` URI whose user is an E.164 number (`+…`) goes
+    to a trunk and is judged.
+    """
+    text = str(to or "").strip()
+    if text.lower().startswith("client:"):
+        raise Skip("leg to a Twilio Client (to is client:…): no carrier, no caller ID presented")
+    if text.lower().startswith(("sip:", "sips:")):
+        user = text.split(":", 1)[1].split("@", 1)[0].split(";", 1)[0]
+        if not (user.startswith("+") and user[1:].isdigit() and 8 <= len(user) <= 16):
+            raise Skip("leg to a SIP endpoint (to is a sip: URI without an E.164 user): no carrier, "
+                       "no caller ID presented")
 
 
 def _direction(call: Mapping[str, Any], profile: Profile) -> str:
