@@ -73,9 +73,11 @@ def test_stock_shapes_judged_alike_in_the_stream_and_replay(worker, kafka_bootst
                     out.write(json.dumps(item.record) + "\n")
     cidwatch(kafka_bootstrap, topic_prefix, "replay", canonical, "--inventory", INVENTORY, "--out", tmp_path / "r")
     expected = [json.loads(line) for line in (tmp_path / "r" / "decisions.jsonl").read_text().splitlines()]
-    assert {d["rule"] for d in expected} == {"cli.not_authorized", "us.tollfree_to_tollfree"}
+    assert {d["rule"] for d in expected} == {"cli.not_authorized", "us.tollfree_to_tollfree",
+                                            "cli.used_while_blocked"}
     assert "+33698765432" not in {d["caller_id"] for d in expected}  # the inbound acc call judges nobody
-    # asterisk, freeswitch-json and twilio each decide something (Kamailio's caller is already blocked)
+    # asterisk, freeswitch-json and twilio each decide something (Kamailio's caller is already blocked; the
+    # unauthorised CLI's later calls are uses of its block: cli.used_while_blocked)
     assert {fmt for fmt in GOLDENS for d in expected if d["call_id"] in call_ids[fmt]} == {
         "asterisk", "freeswitch-json", "twilio"}
 
