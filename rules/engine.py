@@ -133,14 +133,9 @@ class Engine:
     def _process(self, cdr: Cdr, state: SubjectState, subject: str, info: NumberInfo, now: float) -> Outcome:
         """`process` once the record is routed (`subject`, `info`) and its time read (`now`, epoch s)."""
         outcome = Outcome("judged", subject)
-        if now - state.pruned_at >= PRUNE_EVERY_S:
-            state.prune(now, self.dedup_seconds)
-        seen = call_key(cdr.call_id)
-        first_seen = state.seen.get(seen)
-        if first_seen is not None and abs(now - first_seen) <= self.dedup_seconds:
+        if self._repeated(cdr, state, now):
             outcome.status = "duplicate"
             return outcome
-        state.seen[seen] = now
         if state.timed and min(state.timed.values()) <= now:
             outcome.decisions.extend(self.expire_subject(state, cdr.started_at))
         direction = cdr.direction
@@ -164,6 +159,18 @@ class Engine:
         self._apply(self._inbound, call, outcome)
         return outcome
 
+    def _repeated(self, cdr: Cdr, state: SubjectState, now: float) -> bool:
+        """Whether `state` has seen this call within the de-duplication window (a redelivery); else
+        remember it. Prunes the state's old entries first, at most every PRUNE_EVERY_S."""
+        if now - state.pruned_at >= PRUNE_EVERY_S:
+            state.prune(now, self.dedup_seconds)
+        seen = call_key(cdr.call_id)
+        first_seen = state.seen.get(seen)
+        if first_seen is not None and abs(now - first_seen) <= self.dedup_seconds:
+            return True
+        state.seen[seen] = now
+        return False
+
     def process_keyed(self, cdr: Cdr, key: str, state: SubjectState) -> Outcome:
         """The second step of a call some keyed rule applies to (`Outcome.follow`): the rules whose key
         is `key`, judged on the state of that key (de-duplicated on it, so a call forwarded twice counts
@@ -173,14 +180,9 @@ class Engine:
         now = cdr.started_at.timestamp()
         if state.expires is not None and state.expires <= now:
             state.forget()
-        if now - state.pruned_at >= PRUNE_EVERY_S:
-            state.prune(now, self.dedup_seconds)
-        seen = call_key(cdr.call_id)
-        first_seen = state.seen.get(seen)
-        if first_seen is not None and abs(now - first_seen) <= self.dedup_seconds:
+        if self._repeated(cdr, state, now):
             outcome.status = "duplicate"
             return outcome
-        state.seen[seen] = now
         call = Call(cdr, subject, info, self._inventory, state, self.default_region, self.hash_key, None, now)
         steps = [(b.spec.check, b.rule, b) for b in self._keyed
                  if b.spec.keyed is not None and b.spec.keyed(call, b.rule) == key]
