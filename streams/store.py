@@ -40,6 +40,12 @@ class Store(memory.Store):
         if event is not None:
             self._key_partition[key] = event.message.partition
 
+    def __delitem__(self, key: Any) -> None:
+        """A key the worker tombstones (an expired keyed state): it leaves its partition's keys too, or
+        those would grow with every consumer state ever expired."""
+        del self.data[key]
+        self._key_partition.pop(key, None)
+
     def apply_changelog_batch(self, batch: Iterable[EventT], to_key: Callable[[Any], Any],
                               to_value: Callable[[Any], Any]) -> None:
         events = list(batch)

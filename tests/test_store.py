@@ -41,3 +41,11 @@ def test_a_revoked_partition_loses_its_offset_and_its_keys():
     asyncio.run(s.on_recovery_completed({TP(CHANGELOG, 0)}, set()))
     assert s.persisted_offset(TP(CHANGELOG, 1)) is None and "b" not in s
     assert s.persisted_offset(TP(CHANGELOG, 0)) == 3 and s["a"] == {"n": 1}
+
+
+def test_a_deleted_key_leaves_its_partition_too():
+    s = store()
+    with in_partition_of(Event(Message(CHANGELOG, 2, 0))):
+        s["k"] = {"n": 1}
+    s.pop("k", None)  # what the worker does to an expired keyed state (its tombstone is sent beside)
+    assert "k" not in s and "k" not in s._key_partition
