@@ -133,6 +133,7 @@ def convert_row(row: list[str], names: tuple[str, ...], profile: Profile) -> dic
         answered=disposition == "ANSWERED",
         duration_s=number_value(fields["billsec"], "billsec", 0.0),
         sip_code=DISPOSITIONS[disposition],
+        source=fields,
     )
 
 

@@ -46,6 +46,11 @@ KAMAILIO_DEFAULT_EXTRAS = ("src_user", "src_domain", "src_ip", "dst_ouser", "dst
 OPENSIPS_CDR_COLUMNS = ("duration", "ms_duration", "setuptime", "created")
 
 
+# Canonical fields a switch does not have a column for, but a user can put in one (a dialplan variable, a
+# spare column, a contact attribute): `fields: {purpose: cidwatch_purpose}` names where each one is.
+SOURCE_FIELDS = ("campaign", "purpose", "ingress_country")
+
+
 class ProfileError(ValueError):
     """A profile that cannot be used; the message names the file and the key."""
 
@@ -141,6 +146,10 @@ class Profile:
     default_region: str | None = None
     extension_max_digits: int = 6
     tenant: str | None = None
+    # canonical field -> where this source keeps it: an Asterisk cdr_csv column (userfield, accountcode),
+    # a FreeSWITCH channel variable (JSON) or template column (CSV), a Kamailio acc extra column, a
+    # top-level key of a Twilio Call resource, an Amazon Connect contact attribute. Empty values are unset.
+    fields: Mapping[str, str] = field(default_factory=lambda: _frozen({}))
     asterisk: AsteriskOptions = field(default_factory=AsteriskOptions)
     freeswitch: FreeswitchOptions = field(default_factory=FreeswitchOptions)
     twilio: TwilioOptions = field(default_factory=TwilioOptions)
@@ -200,11 +209,23 @@ def _top_value(name: str, value: Any) -> Any:
         return _timezone(value)
     if name == "default_region":
         return _region(value)
+    if name == "fields":
+        return _source_fields(value)
     if name == "extension_max_digits":
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 15:
             raise ProfileError(f"extension_max_digits: expected a whole number 0-15, got {value!r}")
         return value
     return _optional_text(name, value)
+
+
+def _source_fields(value: Any) -> Mapping[str, str]:
+    if not isinstance(value, Mapping):
+        raise ProfileError(f"fields: expected a mapping such as {{purpose: cidwatch_purpose}}, got {value!r}")
+    for name, source in value.items():
+        if name not in SOURCE_FIELDS:
+            raise ProfileError(f"fields.{name}: not a field a source can supply (one of {', '.join(SOURCE_FIELDS)})")
+        _required_text(f"fields.{name}", source)
+    return _frozen({str(name): str(source) for name, source in value.items()})
 
 
 def _timezone(value: Any) -> str:
