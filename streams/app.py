@@ -41,6 +41,7 @@ import time
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,7 +49,7 @@ import faust
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 from faust import streams as faust_streams
-from faust.types import EventT
+from faust.types import TP, EventT
 
 from rules.cdr import Cdr, iso_utc, parse_cdr
 from rules.decision import Decision, cleared_message
@@ -64,6 +65,7 @@ from streams.dlq import Rejected, cdr_from_mapping, dead_letter, internal_error,
 from streams.inventory_topic import InventoryFollower
 from streams.metrics import Metrics, destination_region
 from streams.offsets import InputOffsets, ReadOffsets
+from streams.parties import MERGED_SKIP, Party, PartyHold
 from streams.protocol import BY_SUBJECT, cdr_envelope, expire_envelope, keyed_envelope, lift_envelope
 from streams.topics import TopicError, create_changelogs, create_topics, partition_counts
 
@@ -136,6 +138,11 @@ class CidwatchWorker:
         self.offsets = InputOffsets(self.app, timeout=self.cfg.send_timeout)
         self._accepting = False  # judging allowed: the assignment's recovery is over, offsets loaded
         self._in_flight = 0  # batches between their judging and their commit
+        # Asterisk rows of one call that came in separate messages (streams/parties.py); None without
+        # a raw.asterisk input. `_durable_next`: per input partition, the offset every earlier record of
+        # which is durable, so a release by the wall clock can commit up to the next held row.
+        self.parties: PartyHold | None = None
+        self._durable_next: dict[TP, int] = {}
         self._idle = asyncio.Event()
         self._idle.set()
         self._declare_agents()
@@ -241,8 +248,41 @@ class CidwatchWorker:
         for event in judged:
             handle(event, batch)
         await self._durable(batch, len(judged))
-        await self.offsets.commit(reached)
+        await self.offsets.commit(self._behind_held(reached))
         return batch
+
+    def _behind_held(self, reached: dict[TP, int]) -> dict[TP, int]:
+        """What durable records reached, kept behind the oldest row each partition still holds."""
+        if self.parties is None:
+            return reached
+        self._durable_next.update(reached)
+        commits = {}
+        for tp, offset in reached.items():
+            floor = self.parties.floor(tp)
+            commits[tp] = offset if floor is None else min(offset, floor)
+        return commits
+
+    async def _release_parties(self) -> None:
+        """Forward the calls held for the wait with nothing after them (nobody answered), then commit past
+        them. Counted as a batch in flight, so a revocation waits for it like for any batch."""
+        if self.parties is None or not self._accepting:
+            return
+        due = self.parties.due()
+        if not due:
+            return
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            batch = Batch()
+            for _, release in due:
+                self._forward(release.record, release.timestamp, batch)
+            await self._durable(batch, len(due))
+            await self.offsets.commit(self._behind_held({tp: self._durable_next[tp] for tp, _ in due
+                                                         if tp in self._durable_next}))
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
 
     async def _accept(self) -> bool:
         """Judge only partitions settled since the last revocation; load their committed offsets
@@ -519,6 +559,8 @@ class CidwatchWorker:
         from streams import adapters
 
         profile = adapters.load_profile(self.cfg.profile)
+        if fmt == "asterisk":
+            self.parties = PartyHold(profile.asterisk.merge_wait_seconds)
 
         async def ingest_raw(stream: faust.StreamT) -> None:
             await self._batches(stream, lambda event, batch: self._convert(fmt, profile, event, batch))
@@ -539,20 +581,37 @@ class CidwatchWorker:
             self._dead_letter(batch, event.value, internal_error(exc), message)
             return
         for item in items:
+            if item.skip is None and item.call is not None and self.parties is not None \
+                    and self.parties.seen(message.tp, item.call):
+                item = replace(item, record=None, skip=MERGED_SKIP)
             if item.skip is not None:
                 self.metrics.record_skip(fmt)
                 log.info("%s record skipped: %s", fmt, item.skip)
                 continue
+            if item.reject is not None:
+                self._dead_letter(batch, event.value,
+                                  Rejected("conversion", "record", f"{item.location}: {item.reject}"), message)
+                continue
             try:
-                if item.reject is not None:
-                    raise Rejected("conversion", "record", f"{item.location}: {item.reject}")
-                cdr = cdr_from_mapping(item.record)
+                record, timestamp = cdr_from_mapping(item.record).to_dict(), message.timestamp
             except Rejected as rejected:
                 self._dead_letter(batch, event.value, rejected, message)
                 continue
-            subject = self.engine.subject(cdr)
-            batch.outgoing.append(Outgoing(BY_SUBJECT, subject.encode(),
-                                           cdr_envelope(cdr.to_dict(), message.timestamp)))
+            if self.parties is not None:
+                for release in self.parties.before(message.tp, item.call):  # the held call is complete
+                    self._forward(release.record, release.timestamp, batch)
+                if item.call is not None:
+                    release = self.parties.add(message.tp, item.call, Party(record, message.offset, timestamp))
+                    if release is None:
+                        continue  # unanswered so far: held until a party answers or the call is complete
+                    record, timestamp = release.record, release.timestamp
+            self._forward(record, timestamp, batch)
+
+    def _forward(self, record: dict[str, Any], timestamp: float | None, batch: Batch) -> None:
+        """A valid canonical record (one call's parties merged are as valid as each) to its subject's judge."""
+        cdr = cdr_from_mapping(record)
+        subject = self.engine.subject(cdr)
+        batch.outgoing.append(Outgoing(BY_SUBJECT, subject.encode(), cdr_envelope(cdr.to_dict(), timestamp)))
 
     # -- timers and control ----------------------------------------------------------------------
 
@@ -567,6 +626,7 @@ class CidwatchWorker:
     async def _tick_once(self) -> None:
         if self.app.rebalancing or self.app.in_recovery:
             return
+        await self._release_parties()
         if not self._scanned:
             self._scan()
         now = datetime.now(UTC)
@@ -687,6 +747,9 @@ class CidwatchWorker:
         self.offsets.reset()
         self._states.clear()
         self._scanned = False
+        if self.parties is not None:  # read again from the commit, which is behind them
+            self.parties.clear()
+            self._durable_next.clear()
 
     async def _on_assigned(self, sender: Any, assigned: Any, **_: Any) -> None:
         self.metrics.record_rebalance()

@@ -71,6 +71,9 @@ class AsteriskOptions:
     # caller's uniqueid and linkedid: those rows are one call. `uniqueid` or `linkedid` merges them on that
     # column; `none` keeps one record per row.
     merge_parties: str = "uniqueid"
+    # Stream only, when a shipper sends one line per message: seconds the last call of a quiet partition,
+    # all its rows so far unanswered, waits for more of them (streams/parties.py).
+    merge_wait_seconds: float = 10.0
     # Where the presented caller ID is: `src`, or a column the dialplan fills, e.g. userfield with
     # Set(CDR(userfield)=${CALLERID(num)}) after the outbound CLI is set. Empty values fall back to src, clid.
     caller_column: str = "src"
@@ -289,6 +292,10 @@ def _option(key: str, value: Any) -> Any:
         return _choice(key, value, KAMAILIO_MODES)
     if name == "merge_parties":
         return _choice(key, value, ASTERISK_MERGE_KEYS)
+    if name == "merge_wait_seconds":
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 600:
+            raise ProfileError(f"{key}: expected seconds, more than 0 and at most 600, got {value!r}")
+        return float(value)
     if name == "separator":
         if value is not None and (not isinstance(value, str) or len(value) != 1):
             raise ProfileError(f"{key}: expected one character such as '|' or ',', got {value!r}")
