@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -12,7 +14,8 @@ from pathlib import Path
 import faust
 import pytest
 from stream_fixtures import write_jsonl
-from stream_harness import Worker, cidwatch, decisions, wait_for
+from stream_harness import Worker, cidwatch, decisions, free_port, wait_for
+from test_compose import dockerfile_healthcheck
 
 from streams.app import TABLE, CidwatchWorker
 from streams.config import WorkerConfig
@@ -53,6 +56,12 @@ def get(port: int, path: str) -> tuple[int, bytes]:
         return 0, b""  # not listening yet
 
 
+def image_healthcheck(port: int) -> int:
+    """The Dockerfile's HEALTHCHECK command, run here as Docker would run it in the worker's container."""
+    env = {**os.environ, "CIDWATCH_WEB_PORT": str(port)}
+    return subprocess.run(["sh", "-c", dockerfile_healthcheck()], env=env, capture_output=True, timeout=30).returncode
+
+
 @pytest.mark.kafka
 def test_faust_views_answer_404_on_a_running_worker(kafka_bootstrap, topic_prefix, tmp_path):
     cidwatch(kafka_bootstrap, topic_prefix, "topics", "create", "--partitions", "2")
@@ -61,6 +70,8 @@ def test_faust_views_answer_404_on_a_running_worker(kafka_bootstrap, topic_prefi
         wait_for(lambda: get(worker.web_port, "/readyz")[0] == 200, 90, "/readyz never answered 200", worker)
         assert json.loads(get(worker.web_port, "/readyz")[1]) == {"ready": True, "reason": "judging"}
         assert get(worker.web_port, "/healthz") == (200, b'{"status":"ok"}')
+        assert image_healthcheck(worker.web_port) == 0
+        assert image_healthcheck(free_port()) != 0  # nothing listening: unhealthy
         record = {"call_id": "w-1", "started_at": "2026-03-29T10:00:00Z", "caller_id": CLI,
                   "destination": "+442079460000"}
         cidwatch(kafka_bootstrap, topic_prefix, "produce", write_jsonl(tmp_path / "one.jsonl", [record]))
