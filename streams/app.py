@@ -135,7 +135,7 @@ class CidwatchWorker:
         self._last_progress = time.monotonic()
         self.offsets = InputOffsets(self.app, timeout=self.cfg.send_timeout)
         self._accepting = False  # judging allowed: the assignment's recovery is over, offsets loaded
-        self._joined = False  # an assignment (even of no partition) came: /readyz may answer 200
+        self._joined = False  # an assignment (even of no partition) came; /readyz says which wait it is in
         self._in_flight = 0  # batches between their judging and their commit
         self._idle = asyncio.Event()
         self._idle.set()
@@ -699,14 +699,17 @@ class CidwatchWorker:
         log.info("assigned %d partitions", len(assigned))
 
     def readiness(self) -> web.Readiness:
-        """Ready once the worker joined its group and read its state back, until the next rebalance."""
+        """Ready while judging is open: from the end of an assignment's recovery (its state read back,
+        its offsets loaded; `_watch` opens it without waiting for a record) to the next revocation."""
+        if self._accepting:
+            return web.Readiness(True, "judging")
         if not self._joined:
             return web.Readiness(False, "joining the consumer group")
         if self.app.rebalancing:
             return web.Readiness(False, "rebalancing")
         if self.app.in_recovery:
             return web.Readiness(False, "reading its state back from the changelog")
-        return web.Readiness(True, "judging")
+        return web.Readiness(False, "loading its committed offsets")
 
     # -- running ---------------------------------------------------------------------------------
 
