@@ -9,6 +9,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 
 from rules.errors import CidwatchError
 
@@ -29,11 +30,20 @@ class CliError(CidwatchError):
     CidwatchError, printed as one line without a traceback, exit status 2."""
 
 
+def installed_version() -> str:
+    """The installed distribution's version (pyproject.toml's, through the package metadata)."""
+    try:
+        return version("cidwatch")
+    except PackageNotFoundError:  # source on the path but not installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cidwatch",
         description="Caller-ID compliance monitor: rules over call-detail records, in replay or in a stream.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)

@@ -17,6 +17,11 @@ from rules.engine import Engine
 from rules.inventory import Inventory, InventoryError, load_inventory
 from rules.pack import PackError, RulePack, load_packs
 
+# The README's worked example ships in the package (make_examples.py writes it), so an installed
+# `cidwatch replay --example` runs it without a checkout.
+EXAMPLES = Path(__file__).parent / "examples"
+EXAMPLE_CDRS, EXAMPLE_INVENTORY = EXAMPLES / "cdrs.jsonl", EXAMPLES / "inventory.yaml"
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -25,7 +30,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run the rule engine over CDR files, in started_at order, and write DIR/decisions.jsonl, "
         "DIR/rejects.jsonl and DIR/summary.csv.",
     )
-    parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="CDR files (.jsonl, .csv, .parquet)")
+    parser.add_argument("inputs", nargs="*", type=Path, metavar="INPUT", help="CDR files (.jsonl, .csv, .parquet)")
+    parser.add_argument("--example", action="store_true",
+                        help="replay the example shipped with cidwatch (a day of traffic tripping the rules), with "
+                        "its inventory unless --inventory is given; prints where both files are")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
     add_engine_arguments(parser)
     parser.add_argument("--assume-tz", metavar="TZ", help="IANA zone for timestamps written without an offset")
@@ -87,6 +95,14 @@ def assume_zone(name: str | None) -> tzinfo | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.example:
+        if args.inputs:
+            raise CliError("--example replays the shipped example: give no INPUT with it")
+        args.inputs = [EXAMPLE_CDRS]
+        args.inventory = args.inventory or EXAMPLE_INVENTORY
+        print(f"example: {EXAMPLE_CDRS} (inventory {args.inventory})")
+    elif not args.inputs:
+        raise CliError("replay needs an INPUT file (or --example)")
     engine = build_engine(args)
     for path in args.inputs:
         if not path.is_file():

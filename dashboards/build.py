@@ -3,7 +3,8 @@
 Why code: the PromQL lives next to the metric names it depends on (streams/metrics.py), reviews see
 query changes as diffs, and tests can run every panel's query against a real Prometheus
 (`panel_queries`). The generated JSON is committed under dashboards/generated/ for Grafana's file
-provisioning; tests/test_dashboards.py fails when it is stale. Regenerate: `cidwatch dashboards build`.
+provisioning (and ships in the wheel, for `cidwatch dashboards push`); tests/test_dashboards.py fails when it
+is stale. Regenerate: `cidwatch dashboards build --out dashboards/generated`.
 """
 
 from __future__ import annotations
@@ -338,7 +339,7 @@ def render(model: dict[str, Any]) -> str:
     return json.dumps(model, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def build(out_dir: str | Path = GENERATED) -> list[Path]:
+def build(out_dir: str | Path) -> list[Path]:
     """Write `<uid>.json` for each dashboard; remove stale cidwatch-*.json left by renamed ones."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

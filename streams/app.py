@@ -57,7 +57,7 @@ from rules.engine import Engine
 from rules.pack import load_packs
 from rules.risk import RiskConfig
 from rules.state import StateError, SubjectState
-from streams import store
+from streams import store, web
 from streams.alerting import AlertPoster
 from streams.batch import Batch, Outgoing
 from streams.config import WorkerConfig
@@ -137,6 +137,7 @@ class CidwatchWorker:
         self._last_progress = time.monotonic()
         self.offsets = InputOffsets(self.app, timeout=self.cfg.send_timeout)
         self._accepting = False  # judging allowed: the assignment's recovery is over, offsets loaded
+        self._joined = False  # an assignment (even of no partition) came; /readyz says which wait it is in
         self._in_flight = 0  # batches between their judging and their commit
         # Asterisk rows of one call that came in separate messages (streams/parties.py); None without
         # a raw.asterisk input. `_durable_next`: per input partition, the offset every earlier record of
@@ -151,7 +152,7 @@ class CidwatchWorker:
 
             setup_prometheus_sensors(self.app, "/faust-metrics", registry=self.metrics.registry,
                                      name_prefix="cidwatch_faust")
-        self._serve_metrics()
+        web.serve(self.app, self.metrics, self.readiness)
 
     def _make_app(self) -> faust.App:
         cfg = self.cfg
@@ -183,6 +184,7 @@ class CidwatchWorker:
             producer_max_batch_size=256 * 1024,
             consumer_max_fetch_size=max(4_194_304, cfg.max_record_bytes * 4),
             stream_buffer_maxsize=max(4096, cfg.batch_size * 4),
+            **web.FAUST_VIEWS_OFF,  # /metrics, /healthz, /readyz only (streams/web.py)
         )
 
     def _topic(self, name: str, acks: bool = True) -> faust.TopicT:
@@ -752,21 +754,25 @@ class CidwatchWorker:
             self._durable_next.clear()
 
     async def _on_assigned(self, sender: Any, assigned: Any, **_: Any) -> None:
+        self._joined = True
         self.metrics.record_rebalance()
         self._states.clear()
         self._scanned = False
         self._last_progress = time.monotonic()
         log.info("assigned %d partitions", len(assigned))
 
-    def _serve_metrics(self) -> None:
-        """/metrics, rendered in a thread: a large registry must not hold the event loop."""
-        metrics = self.metrics
-
-        async def metrics_page(view: Any, request: Any) -> Any:
-            body = await asyncio.get_running_loop().run_in_executor(None, metrics.exposition)
-            return view.bytes(body, headers={"Content-Type": metrics.content_type})
-
-        self.app.page("/metrics")(metrics_page)
+    def readiness(self) -> web.Readiness:
+        """Ready while judging is open: from the end of an assignment's recovery (its state read back,
+        its offsets loaded; `_watch` opens it without waiting for a record) to the next revocation."""
+        if self._accepting:
+            return web.Readiness(True, "judging")
+        if not self._joined:
+            return web.Readiness(False, "joining the consumer group")
+        if self.app.rebalancing:
+            return web.Readiness(False, "rebalancing")
+        if self.app.in_recovery:
+            return web.Readiness(False, "reading its state back from the changelog")
+        return web.Readiness(False, "loading its committed offsets")
 
     # -- running ---------------------------------------------------------------------------------
 

@@ -50,9 +50,10 @@ def dashboards() -> dict[str, dict[str, Any]]:
 def test_generated_json_is_current(dashboards: dict[str, dict[str, Any]]) -> None:
     """Fails when dashboards/build.py changed without `cidwatch dashboards build`."""
     committed = {path.stem: path.read_text(encoding="utf-8") for path in GENERATED.glob("*.json")}
-    assert set(committed) == set(dashboards), "run: cidwatch dashboards build"
+    regenerate = "run: cidwatch dashboards build --out dashboards/generated"
+    assert set(committed) == set(dashboards), regenerate
     for uid, model in dashboards.items():
-        assert committed[uid] == render(model), f"{uid}.json is stale: run cidwatch dashboards build"
+        assert committed[uid] == render(model), f"{uid}.json is stale: {regenerate}"
 
 
 def test_build_is_deterministic(tmp_path: Path) -> None:

@@ -116,5 +116,11 @@ def document() -> dict[str, Any]:
                                               "503": {"description": "not yet; the reason is in the body"}}}},
             "/openapi.json": {"get": {"summary": "this document", "security": [],
                                       "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+            "/docs/runbooks/{name}.md": {"get": {
+                "summary": "the runbook of a rule or alert: what the operator does about it", "security": [],
+                "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"},
+                                "example": "fr.daily_limit"}],
+                "responses": {"200": {"description": "the runbook's Markdown", "content": {"text/plain": {}}},
+                              "404": _error("no runbook of that name")}}},
         },
     }
