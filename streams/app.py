@@ -124,7 +124,7 @@ class CidwatchWorker:
         self.poster = AlertPoster(cfg.alertmanager_url, repo_url=cfg.runbook_base_url,
                                   repost_seconds=cfg.alert_repost_seconds,
                                   worker=f"{socket.gethostname()}:{cfg.web_port}")
-        self.metrics.set_rule_thresholds(self.engine.pack.rules.values())
+        self.metrics.set_rules(self.engine.pack.rules.values())
         self.metrics.watch_poster(self.poster.stats)
         self.app = self._make_app()
         self._declare_topics()

@@ -301,6 +301,7 @@ class Metrics:
         self._blocks: dict[str, tuple[_BlockRow, ...]] = {}  # subject -> its blocks in force
         self._block_pairs: set[tuple[str, str]] = set()  # (rule, tenant) ever blocked: their gauge stays, at 0
         self._tenants: set[str] = set()
+        self._decision_kinds: list[tuple[str, str, str]] = []  # (rule, kind, severity) the packs can emit
         self._talk_time: dict[tuple[str, str], Any] = {}  # (direction, tenant) -> its histogram child
         self._dlq_reason = _BoundedLabel(DLQ_REASONS)
         self._source = _BoundedLabel(("cdr",))
@@ -459,6 +460,7 @@ class Metrics:
             self.sip_final.labels(cls, label)
         for code in ANALYTICS_REJECTIONS:
             self.analytics_rejections.labels(str(code), label)
+        self._start_decisions(label)
         return label
 
     def _counted_tenant(self, tenant: str | None) -> str:
@@ -506,11 +508,26 @@ class Metrics:
         """Forget every subject's blocks (partitions moved: the next scan sets them again)."""
         self._blocks.clear()
 
-    def set_rule_thresholds(self, rules: Iterable[Any]) -> None:
-        """Publish the thresholds of the worker's enabled rules (`rules.pack.Rule`s, read from its packs)."""
+    def set_rules(self, rules: Iterable[Any]) -> None:
+        """The worker's enabled rules (`rules.pack.Rule`s, as its packs load them): their thresholds are
+        published, and the decision series each can emit start at 0 for every tenant. Why at 0: a
+        counter's first sample is not an increase to Prometheus, so a tenant's first block would
+        otherwise be missing from `increase()` panels and annotations."""
+        kinds: set[tuple[str, str, str]] = set()
         for rule in rules:
             for threshold in rule.thresholds:
                 self.rule_threshold.labels(rule.id, threshold.kind, threshold.severity).set(threshold.at)
+                kinds.add((rule.id, threshold.kind, threshold.severity))
+            if rule.kind in DECISION_KINDS and rule.severity:
+                kinds.add((rule.id, rule.kind, rule.severity))
+        kinds |= {(rule, "unblock", severity) for rule, kind, severity in kinds if kind == "block"}
+        self._decision_kinds = sorted(kinds)
+        for tenant in sorted(self._tenants):
+            self._start_decisions(tenant)
+
+    def _start_decisions(self, tenant: str) -> None:
+        for rule, kind, severity in self._decision_kinds:
+            self.decisions.labels(rule, kind, severity, tenant)
 
     # per caller ID ---------------------------------------------------------------------------------
 

@@ -131,8 +131,8 @@ def test_block_fires_pages_and_its_unblock_resolves(alertmanager: tuple[str, Rec
         }
         assert when(listed["startsAt"]) == now - timedelta(minutes=5)
         assert listed["status"]["state"] == "active"
-        # acme has its own compliance team in deploy/alertmanager.yml
-        assert [r["name"] for r in listed["receivers"]] == ["tenant-acme-oncall"]
+        # acme has its own compliance team in deploy/alertmanager.yml, paged as well as the shared on-call
+        assert [r["name"] for r in listed["receivers"]] == ["tenant-acme-oncall", "compliance-oncall"]
         # a block has no end of its own: its endsAt is held a day ahead, pushed forward by every re-post
         first_end = when(listed["endsAt"])
         assert first_end > datetime.now(UTC) + timedelta(hours=23)

@@ -140,7 +140,7 @@ def test_every_per_cli_series_carries_the_tenant_and_thresholds_are_published():
     for name in ("cidwatch_cli_calls_today", "cidwatch_cli_daily_cap", "cidwatch_cli_answer_ratio",
                  "cidwatch_cli_short_call_ratio"):
         assert [dict(k)["tenant"] for k in samples(metrics, name)] == ["acme"], name
-    metrics.set_rule_thresholds(load_packs().rules.values())
+    metrics.set_rules(load_packs().rules.values())
     thresholds = {tuple(v for _, v in k): value for k, value in samples(metrics, "cidwatch_rule_threshold").items()}
     daily = load_packs().get("fr.daily_limit")
     for threshold in daily.thresholds:  # read from the pack, as the worker loads it
