@@ -724,6 +724,9 @@ class CidwatchWorker:
             raise TopicError(f"topics {', '.join(f'{k} ({v})' for k, v in sorted(wrong.items()))} do not have "
                              f"--partitions {self.cfg.partitions} partitions: records and state would be judged "
                              "on the wrong partition; start the worker with their partition count")
+        if self.cfg.alertmanager_url and not self.cfg.runbook_base_url:
+            log.warning("paging without --runbook-base-url: the runbook_url of pages is a repository path "
+                        "(docs/runbooks/...), not a link; set it to the repository's web URL")
         self.inventory.load()
         self.engine.inventory = self.inventory.current
         current = self.inventory.current

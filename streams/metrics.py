@@ -497,9 +497,14 @@ class Metrics:
     def set_blocks(self, subject: str, blocks: Iterable[Mapping[str, Any]]) -> None:
         """The blocks in force on one subject now (its state's `blocks` values), replacing what it had:
         the active-blocks gauge and the blocks-in-force table are made from these at each scrape."""
-        rows = tuple(_BlockRow.of(block, self.tenant) for block in blocks)
+        rows = []
+        for block in blocks:
+            try:
+                rows.append(_BlockRow.of(block, self.tenant))
+            except (TypeError, ValueError):  # a metric must never stop the judge: the block is just not shown
+                continue
         if rows:
-            self._blocks[subject] = rows
+            self._blocks[subject] = tuple(rows)
             self._block_pairs.update((row.rule, row.tenant) for row in rows)
         else:
             self._blocks.pop(subject, None)

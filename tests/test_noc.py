@@ -128,6 +128,19 @@ def test_dashboards_alerts_and_paging_on_a_real_worker(kafka_bootstrap, topic_pr
         tollfree = next(a for a in listed if a["labels"]["alertname"] == "us.tollfree_to_tollfree")
         assert tollfree["labels"]["severity"] == "critical" and tollfree["labels"]["caller_id"].startswith("+1")
         assert tollfree["annotations"]["runbook_url"].endswith("docs/runbooks/us.tollfree_to_tollfree.md")
+        assert tollfree["annotations"]["summary"].startswith(tollfree["labels"]["caller_id"])
+        assert tollfree["annotations"]["description"]
+        watchdog = [a for a in listed if a["labels"]["alertname"] == "CidwatchWorkerWatchdog"]
+        assert len(watchdog) == 1 and watchdog[0]["labels"]["team"] == "noc"
+
+        # Tenants reach the worker's metrics: blocks in force per tenant, one row per block, the cap.
+        blocked = {r["metric"]["tenant"] for r in query(prom_url, "cidwatch_active_blocks > 0")}
+        assert blocked and blocked <= {"acme", "globex", "initech"}, blocked
+        rows = query(prom_url, "cidwatch_block_since_timestamp_seconds")
+        assert rows and all(r["metric"]["tenant"] in blocked for r in rows)
+        cap = query(prom_url, 'cidwatch_rule_threshold{rule="fr.daily_limit", kind="block"}')
+        assert [float(c["value"][1]) for c in cap] == [250.0]
+        assert query(prom_url, 'cidwatch_alertmanager_posts_total{outcome="ok"} > 0')
         # ... routes a critical one to the on-call webhook ...
         paged = wait_for(lambda: [p for path, p in received if path == "/hook/compliance-oncall"], 30, "a page")
         assert all(a["labels"]["severity"] == "critical" for p in paged for a in p["alerts"])
