@@ -162,6 +162,19 @@ def test_dashboards_alerts_and_paging_on_a_real_worker(kafka_bootstrap, topic_pr
         assert wait_for(resolved, 60, "the UK block resolved in Alertmanager", worker)
         active = get_json(f"{am_url}/api/v2/alerts?active=true")
         assert not [a for a in active if a["labels"]["alertname"] == "uk.cli_not_permitted"]
+
+        # The worker stops: its blocks are still in force on the topic, so Alertmanager keeps them
+        # firing past the worker's re-post rhythm, while the worker's watchdog resolves.
+        blocks = {a["fingerprint"] for a in active if a["labels"]["severity"] == "critical"
+                  and a["labels"]["alertname"] in ("cli.not_authorized", "us.tollfree_to_tollfree")}
+        assert blocks
+        simulator.kill()
+        worker.stop()
+        stopped = wait_for(lambda: [a for path, p in received if path == "/hook/noc-watchdog"
+                                    for a in p["alerts"] if a["status"] == "resolved"], 60, "the watchdog resolved")
+        assert stopped[0]["labels"]["alertname"] == "CidwatchWorkerWatchdog"
+        still = {a["fingerprint"] for a in get_json(f"{am_url}/api/v2/alerts?active=true")}
+        assert blocks <= still
     finally:
         simulator.kill()
         simulator.wait(10)
