@@ -193,7 +193,7 @@ class AlertPoster:
     A restarted worker knows nothing of blocks posted before: submit the active blocks (the `blocks`
     table) again on start. Their ids are new to this process, and Alertmanager merges them into the
     alerts it already has (same labels, same startsAt), so nothing pages twice; without that, their
-    rolling endsAt lapses and Alertmanager resolves them.
+    held endsAt would lapse a day later and Alertmanager would resolve blocks still in force.
     """
 
     def __init__(
