@@ -37,9 +37,9 @@ import gc
 import heapq
 import json
 import logging
+import socket
 import time
 import weakref
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -124,7 +124,10 @@ class CidwatchWorker:
         self.metrics = Metrics(cli_limit=cfg.cli_metrics_limit, tenant_limit=cfg.tenant_metrics_limit)
         self.inventory = InventoryFollower(cfg.settings, cfg.inventory, self._inventory_changed)
         self.poster = AlertPoster(cfg.alertmanager_url, repo_url=cfg.runbook_base_url,
-                                  repost_seconds=cfg.alert_repost_seconds)
+                                  repost_seconds=cfg.alert_repost_seconds,
+                                  worker=f"{socket.gethostname()}:{cfg.web_port}")
+        self.metrics.set_rules(self.engine.pack.rules.values())
+        self.metrics.watch_poster(self.poster.stats)
         self.app = self._make_app()
         self._declare_topics()
         self.table = self.app.Table(TABLE, default=None, partitions=cfg.partitions,
@@ -533,14 +536,13 @@ class CidwatchWorker:
         now = datetime.now(UTC)
         for decision in batch.decisions:
             as_dict = decision.to_dict()
-            metrics.record_decision(as_dict, count_block=False)
+            metrics.record_decision(as_dict)
             self.poster.submit(as_dict)
             if decision.kind != "unblock":
                 metrics.observe_latency((now - decision.at).total_seconds())
             log.info("%s %s %s %s", decision.kind, decision.rule, decision.caller_id, iso_utc(decision.at))
-        for rule, delta in batch.block_deltas().items():
-            if delta:
-                metrics.add_active_blocks(rule, delta)
+        for subject, state in batch.touched.items():
+            metrics.set_blocks(subject, state.blocks.values())
         for source, n in batch.processed.items():
             metrics.record_processed(source, n)
         for reason, n in batch.dead.items():
@@ -662,22 +664,21 @@ class CidwatchWorker:
 
     def _scan(self) -> None:
         """After an assignment's recovery: the blocks in force on this worker's partitions set the
-        gauge, the wall clock's due index and Alertmanager's view (the poster's rolling endsAt would
-        otherwise let it resolve blocks still in force)."""
-        counts: Counter[str] = Counter()
+        gauges and table, the wall clock's due index and Alertmanager's view (a block this process
+        never posted would otherwise lapse at the end time posted before the restart)."""
         self._due = []
+        self.metrics.clear_blocks()
         for subject, stored in list(self.table.items()):
             if not stored:
                 continue
-            for block in stored.get("blocks", {}).values():
-                counts[block["rule"]] += 1
+            blocks = stored.get("blocks", {}).values()
+            self.metrics.set_blocks(subject, blocks)
+            for block in blocks:
                 self.poster.submit(block)
             due = [*(stored.get("timed") or {}).values(), *filter(None, [stored.get("expires")])]
             if due:
                 self._due.append((min(due), subject))
         heapq.heapify(self._due)
-        for rule in set(counts) | set(self.engine.pack.rules):
-            self.metrics.set_active_blocks(rule, counts.get(rule, 0))
         self._scanned = True
         # What exists now (Faust, aiokafka, the recovered table) lives as long as the worker: out of the
         # cyclic collector, so its full collections stop rescanning it all while the judge allocates.
@@ -724,7 +725,9 @@ class CidwatchWorker:
     async def _inventory_changed(self, at: datetime) -> None:
         """A new inventory: later calls see it at once; blocks it no longer justifies are lifted."""
         self.engine.inventory = self.inventory.current
-        self.metrics.set_inventory(None if self.inventory.current is None else self.inventory.current.entries)
+        current = self.inventory.current
+        self.metrics.set_inventory(None if current is None else current.entries,
+                                   () if current is None else (entry.tenant for entry in current.entries.values()))
         for subject, stored in list(self.table.items()):
             if not stored or not stored.get("blocks"):
                 continue
@@ -748,6 +751,7 @@ class CidwatchWorker:
                         self.cfg.session_timeout)
         self.offsets.reset()
         self._states.clear()
+        self.metrics.clear_blocks()  # these partitions' blocks may now be another worker's to show
         self._scanned = False
         if self.parties is not None:  # read again from the commit, which is behind them
             self.parties.clear()
@@ -789,9 +793,13 @@ class CidwatchWorker:
             raise TopicError(f"topics {', '.join(f'{k} ({v})' for k, v in sorted(wrong.items()))} do not have "
                              f"--partitions {self.cfg.partitions} partitions: records and state would be judged "
                              "on the wrong partition; start the worker with their partition count")
+        if self.cfg.alertmanager_url and not self.cfg.runbook_base_url:
+            log.warning("paging without --runbook-base-url: the runbook_url of pages is a repository path "
+                        "(docs/runbooks/...), not a link; set it to the repository's web URL")
         self.inventory.load()
         self.engine.inventory = self.inventory.current
-        if self.inventory.current is not None:
-            self.metrics.set_inventory(self.inventory.current.entries)
+        current = self.inventory.current
+        if current is not None:
+            self.metrics.set_inventory(current.entries, (entry.tenant for entry in current.entries.values()))
         worker = faust.Worker(self.app, loglevel=self.cfg.loglevel, quiet=True)
         worker.execute_from_commandline()
