@@ -100,7 +100,7 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
 async def check(request: web.Request) -> web.Response:
     query = request.query
     answer = request.app[BOOK].check(query.get("cli"), query.get("tenant") or None, query.get("destination"),
-                                     datetime.now(UTC))
+                                     datetime.now(UTC), query.get("purpose"))
     return _json(answer)
 
 
