@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from cidwatch.cli import CliError
+from cidwatch.kafka_options import add_kafka_arguments, kafka_settings
+from streams.connection import kafka_consumer
 from streams.settings import Settings
 
 TAIL_TOPICS = ("decisions", "alerts", "blocks", "dlq")
@@ -68,15 +70,7 @@ def _text(key: bytes | None) -> str:
 
 def make_consumer(settings: Settings, client_id: str) -> Any:
     """A group-less KafkaConsumer (manual assignment, no commits) for the configured broker."""
-    from kafka import KafkaConsumer
-    from kafka.errors import KafkaError
-
-    try:
-        return KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, client_id=client_id,
-                             group_id=None, enable_auto_commit=False)
-    except KafkaError as exc:
-        raise CliError(f"cannot reach the Kafka broker at {settings.bootstrap_servers} ({exc}); "
-                       "start one with `cidwatch broker start` or set CIDWATCH_BROKER") from exc
+    return kafka_consumer(settings, client_id, group_id=None, enable_auto_commit=False)
 
 
 def assign_all(consumer: Any, topic: str) -> list[Any]:
@@ -138,11 +132,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max", type=int, default=None, metavar="N", help="stop after N records")
     parser.add_argument("--timeout", type=float, default=None, metavar="S",
                         help="stop after S seconds without a new record (default: follow until Ctrl-C)")
+    add_kafka_arguments(parser)
     parser.set_defaults(func=_cmd_tail)
 
 
 def _cmd_tail(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
+    settings = kafka_settings(args)
     for record in follow(settings, settings.topic(args.topic), args.from_beginning, args.max, args.timeout):
         print(format_record(args.topic, record.key, record.value), flush=True)
     return 0
