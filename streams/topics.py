@@ -96,8 +96,7 @@ def create_topics(settings: Settings, partitions: int = 8, extra: tuple[str, ...
                   for short, full in names.items() if full not in present}
         result.existing = [full for full in names.values() if full in present]
         if wanted:
-            response = admin.create_topics(wanted, raise_errors=False, wait_for_metadata=True)
-            _sort_response(response, result)
+            _create(admin, wanted, result)
     return result
 
 
@@ -116,8 +115,7 @@ def create_changelogs(settings: Settings, names: list[str], partitions: int) -> 
         specs = {name: {"num_partitions": partitions, "replication_factor": replication,
                         "configs": {"cleanup.policy": "compact"}} for name in names if name not in present}
         if specs:
-            response = admin.create_topics(specs, raise_errors=False, wait_for_metadata=True)
-            _sort_response(response, CreateResult())
+            _create(admin, specs, CreateResult())
 
 
 def require_topics(settings: Settings, names: list[str]) -> None:
@@ -138,8 +136,17 @@ def partition_counts(settings: Settings, names: list[str]) -> dict[str, int]:
     return {topic["name"]: len(topic.get("partitions") or []) for topic in described}
 
 
+def _create(admin: Any, specs: dict[str, Any], result: CreateResult) -> None:
+    """Create `specs`, raise TopicError naming what the broker refused and why, then wait until the
+    created topics have leaders (kafka-python's wait_for_metadata would wait for refused ones too)."""
+    created_before = len(result.created)
+    _sort_response(admin.create_topics(specs, raise_errors=False), result)
+    if result.created[created_before:]:
+        admin.wait_for_topics(result.created[created_before:])
+
+
 def _sort_response(response: dict[str, Any], result: CreateResult) -> None:
-    failures = []
+    failures: dict[str, list[str]] = {}  # the broker's reason -> the topics it refused for it
     for topic in response["topics"]:
         code = topic.get("error_code", 0)
         if code == 0:
@@ -147,6 +154,8 @@ def _sort_response(response: dict[str, Any], result: CreateResult) -> None:
         elif code == ALREADY_EXISTS_ERROR_CODE:
             result.existing.append(topic["name"])
         else:
-            failures.append(f"{topic['name']}: error {code} {topic.get('error_message') or ''}".strip())
+            reason = f"error {code} {topic.get('error_message') or ''}".strip()
+            failures.setdefault(reason, []).append(topic["name"])
     if failures:
-        raise TopicError("could not create topics: " + "; ".join(failures))
+        raise TopicError("could not create topics: " + "; ".join(f"{', '.join(names)}: {reason}"
+                                                                 for reason, names in failures.items()))

@@ -41,6 +41,7 @@ class SecureBroker:
     secure_bootstrap: str
     ca_file: Path
     other_ca_file: Path
+    tls_dir: Path  # also holds elsewhere.pem/.key: signed by the same CA for another host name
     username: str
     password: str = field(repr=False)
     mechanism: str = "SCRAM-SHA-512"
@@ -48,7 +49,8 @@ class SecureBroker:
 
 def make_certificates(folder: Path, password: str) -> tuple[Path, Path, Path]:
     """With openssl: a CA, a broker certificate it signs for 127.0.0.1 (and localhost) in a PKCS12
-    keystore, and an unrelated CA. Returns (keystore, CA file, other CA file)."""
+    keystore, a certificate it signs for another host name, and an unrelated CA. Returns (keystore,
+    CA file, other CA file)."""
     folder.mkdir(parents=True, exist_ok=True)
 
     def openssl(*args: str) -> None:
@@ -65,6 +67,11 @@ def make_certificates(folder: Path, password: str) -> tuple[Path, Path, Path]:
                                        "authorityKeyIdentifier=keyid\n")
     openssl("x509", "-req", "-in", "broker.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
             "-out", "broker.pem", "-days", "2", "-extfile", "broker.ext")
+    (folder / "elsewhere.ext").write_text("subjectAltName=DNS:elsewhere.invalid\n")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "elsewhere.key", "-out", "elsewhere.csr",
+            "-subj", "/CN=elsewhere.invalid")
+    openssl("x509", "-req", "-in", "elsewhere.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "elsewhere.pem", "-days", "2", "-extfile", "elsewhere.ext")
     openssl("pkcs12", "-export", "-in", "broker.pem", "-inkey", "broker.key", "-certfile", "ca.pem",
             "-name", "broker", "-out", "broker.p12", "-passout", f"pass:{password}")
     return folder / "broker.p12", folder / "ca.pem", folder / "other-ca.pem"
@@ -90,4 +97,5 @@ def start_secure_broker(tmp_dir: Path, heap: str = "384m") -> tuple[SecureBroker
     except Exception:
         stop()
         raise
-    return SecureBroker(info.bootstrap, f"127.0.0.1:{secure_port}", ca_file, other_ca, SCRAM_USER, password), stop
+    return SecureBroker(info.bootstrap, f"127.0.0.1:{secure_port}", ca_file, other_ca, ca_file.parent, SCRAM_USER,
+                        password), stop
