@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from cidwatch.cli import CliError
-from cidwatch.inputs import is_gzip, open_bytes
+from cidwatch.inputs import InputError, is_gzip, open_bytes, require_file
 from cidwatch.kafka_options import add_kafka_arguments, kafka_settings
 from rules.cdr import parse_json
 from rules.numbers import subject_of
@@ -305,8 +305,8 @@ def converted_records(paths: list[Path], fmt: str, profile_path: Path | None) ->
         raise CliError(f"--format: unknown format {fmt!r}; known: canonical, {', '.join(adapters.FORMATS)}")
     try:
         profile = adapters.load_profile(profile_path)
-    except (OSError, ValueError) as exc:
-        raise CliError(f"{profile_path}: {exc}") from exc
+    except ValueError as exc:  # ProfileError: its message names the file already
+        raise CliError(str(exc)) from exc
     for path in paths:
         try:
             items = list(adapters.read_source(path, fmt, profile))
@@ -324,8 +324,10 @@ def _cmd_produce(args: argparse.Namespace) -> int:
     if args.rate < 0:
         raise CliError("--rate must be 0 (unlimited) or more")
     for path in args.files:
-        if not path.is_file():
-            raise CliError(f"{path}: no such file")
+        try:
+            require_file(path)
+        except InputError as exc:
+            raise CliError(str(exc)) from exc
         if args.format == "canonical" and path.suffix.lower() not in READERS:
             read_canonical_file(path)  # raises the unsupported-type error
     settings = kafka_settings(args)
