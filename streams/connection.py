@@ -170,6 +170,11 @@ def _explain(exc: BaseException, settings: Settings, entry: str) -> str:
     if "closed" in text.lower() and security.protocol in ("PLAINTEXT", "SASL_PLAINTEXT"):
         return (f"the Kafka broker at {entry} closed the connection: its listener may need TLS "
                 f"(CIDWATCH_KAFKA_SECURITY_PROTOCOL is {security.protocol})")
+    if "closed" in text.lower() and security.protocol == "SSL" and security.ssl_certfile is None:
+        # TLS 1.3: the server checks the client's certificate after the handshake and just hangs up.
+        return (f"the Kafka broker at {entry} closed the connection after the TLS handshake: it may require a "
+                "client certificate (CIDWATCH_KAFKA_SSL_CERTFILE, CIDWATCH_KAFKA_SSL_KEYFILE), or SASL "
+                "(CIDWATCH_KAFKA_SECURITY_PROTOCOL=SASL_SSL)")
     return _cannot_reach(settings, text or type(exc).__name__)
 
 

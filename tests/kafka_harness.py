@@ -41,7 +41,9 @@ class SecureBroker:
     secure_bootstrap: str
     ca_file: Path
     other_ca_file: Path
-    tls_dir: Path  # also holds elsewhere.pem/.key: signed by the same CA for another host name
+    tls_dir: Path  # also holds elsewhere.pem/.key (another host name) and client.pem/.key (mutual TLS)
+    mtls_bootstrap: str  # an SSL listener that requires a client certificate
+    key_password: str = field(repr=False)  # client.key's
     username: str
     password: str = field(repr=False)
     mechanism: str = "SCRAM-SHA-512"
@@ -49,8 +51,9 @@ class SecureBroker:
 
 def make_certificates(folder: Path, password: str) -> tuple[Path, Path, Path]:
     """With openssl: a CA, a broker certificate it signs for 127.0.0.1 (and localhost) in a PKCS12
-    keystore, a certificate it signs for another host name, and an unrelated CA. Returns (keystore,
-    CA file, other CA file)."""
+    keystore, a certificate it signs for another host name, a client certificate (client.pem, its key
+    client.key encrypted with `password`), and an unrelated CA; with keytool, the broker's truststore.
+    Returns (keystore, CA file, other CA file)."""
     folder.mkdir(parents=True, exist_ok=True)
 
     def openssl(*args: str) -> None:
@@ -72,6 +75,15 @@ def make_certificates(folder: Path, password: str) -> tuple[Path, Path, Path]:
             "-subj", "/CN=elsewhere.invalid")
     openssl("x509", "-req", "-in", "elsewhere.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
             "-out", "elsewhere.pem", "-days", "2", "-extfile", "elsewhere.ext")
+    # A client certificate for the mutual-TLS listener, its key encrypted (the key's password is a secret too).
+    openssl("req", "-newkey", "rsa:2048", "-passout", f"pass:{password}", "-keyout", "client.key",
+            "-out", "client.csr", "-subj", "/CN=cidwatch-client")
+    openssl("x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "client.pem", "-days", "2")
+    # The broker's truststore for client certificates: the CA, with keytool as a Kafka operator does.
+    subprocess.run(["keytool", "-importcert", "-noprompt", "-alias", "ca", "-file", "ca.pem", "-keystore",
+                    "truststore.p12", "-storetype", "PKCS12", "-storepass", password], cwd=folder, check=True,
+                   capture_output=True)
     openssl("pkcs12", "-export", "-in", "broker.pem", "-inkey", "broker.key", "-certfile", "ca.pem",
             "-name", "broker", "-out", "broker.p12", "-passout", f"pass:{password}")
     return folder / "broker.p12", folder / "ca.pem", folder / "other-ca.pem"
@@ -84,9 +96,12 @@ def start_secure_broker(tmp_dir: Path, heap: str = "384m") -> tuple[SecureBroker
     keystore_password = secrets.token_hex(8)
     keystore, ca_file, other_ca = make_certificates(tmp_dir / "tls", keystore_password)
     data_dir = tmp_dir / "broker"
-    secure_port = broker.free_port()
+    secure_port, mtls_port = broker.free_port(), broker.free_port()
+    while mtls_port == secure_port:
+        mtls_port = broker.free_port()
     info = broker.start(port=broker.free_port(), data_dir=data_dir, heap=heap,
-                        secure=broker.SecureListener(secure_port, keystore, keystore_password))
+                        secure=broker.SecureListener(secure_port, keystore, keystore_password, mtls_port=mtls_port,
+                                                     truststore=keystore.parent / "truststore.p12"))
     password = secrets.token_urlsafe(12)
 
     def stop() -> None:
@@ -97,5 +112,5 @@ def start_secure_broker(tmp_dir: Path, heap: str = "384m") -> tuple[SecureBroker
     except Exception:
         stop()
         raise
-    return SecureBroker(info.bootstrap, f"127.0.0.1:{secure_port}", ca_file, other_ca, ca_file.parent, SCRAM_USER,
-                        password), stop
+    return SecureBroker(info.bootstrap, f"127.0.0.1:{secure_port}", ca_file, other_ca, ca_file.parent,
+                        f"127.0.0.1:{mtls_port}", keystore_password, SCRAM_USER, password), stop

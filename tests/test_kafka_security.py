@@ -172,3 +172,26 @@ def test_faust_gets_the_same_credentials() -> None:
     plain = Settings.from_env({"CIDWATCH_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
                                "CIDWATCH_KAFKA_SASL_USERNAME": "u", "CIDWATCH_KAFKA_SASL_PASSWORD": "p"})
     assert credentials_to_aiokafka_auth(faust_credentials(plain))["security_protocol"] == "SASL_PLAINTEXT"
+
+
+def test_mutual_tls_with_a_client_certificate(secure_broker: SecureBroker, topic_prefix: str, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """An SSL listener that requires a client certificate: the certificate, its encrypted key and the
+    key's password from a file work; without them, one line says what the broker wants."""
+    tls = secure_broker.tls_dir
+    key_password = tmp_path / "key-password"
+    key_password.write_text(secure_broker.key_password + "\n")
+    monkeypatch.setenv("CIDWATCH_KAFKA_SECURITY_PROTOCOL", "SSL")
+    monkeypatch.setenv("CIDWATCH_KAFKA_SSL_CAFILE", str(secure_broker.ca_file))
+    at = secure_broker.mtls_bootstrap
+    line = _one_line_error(cidwatch(at, topic_prefix, "topics", "create", "--partitions", "1", check=False))
+    assert f"the Kafka broker at {at} closed the connection after the TLS handshake: it may require a client "\
+           "certificate (CIDWATCH_KAFKA_SSL_CERTFILE" in line, line
+    monkeypatch.setenv("CIDWATCH_KAFKA_SSL_CERTFILE", str(tls / "client.pem"))
+    monkeypatch.setenv("CIDWATCH_KAFKA_SSL_KEYFILE", str(tls / "client.key"))
+    monkeypatch.setenv("CIDWATCH_KAFKA_SSL_KEY_PASSWORD_FILE", str(key_password))
+    assert "created" in cidwatch(at, topic_prefix, "topics", "create", "--partitions", "1").stdout
+    assert "pushed 7 numbers" in cidwatch(at, topic_prefix, "inventory", "push", EXAMPLES / "inventory.yaml").stdout
+    monkeypatch.setenv("CIDWATCH_KAFKA_SSL_KEY_PASSWORD_FILE", str(tmp_path / "no-such-file"))
+    line = _one_line_error(cidwatch(at, topic_prefix, "tail", check=False))
+    assert "CIDWATCH_KAFKA_SSL_KEY_PASSWORD_FILE" in line and "no-such-file" in line

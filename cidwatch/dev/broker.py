@@ -78,6 +78,14 @@ class SecureListener:
     keystore: Path
     keystore_password: str = field(repr=False)
     plain_users: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # (name, password)
+    # An SSL listener that requires a client certificate signed by a CA of `truststore` (mutual TLS).
+    mtls_port: int | None = None
+    truststore: Path | None = None
+
+    @property
+    def listeners(self) -> str:
+        mtls = f",SSL://127.0.0.1:{self.mtls_port}" if self.mtls_port else ""
+        return f",SASL_SSL://127.0.0.1:{self.port}{mtls}"
 
 
 # --- jars -------------------------------------------------------------------------------------
@@ -158,7 +166,7 @@ def _paths(data_dir: Path) -> dict[str, Path]:
 def server_properties(data_dir: Path, port: int, controller_port: int, secure: SecureListener | None = None) -> str:
     """Single-node KRaft config sized for a 2-core development machine, loopback only."""
     log_dirs = _paths(data_dir)["log_dirs"]
-    extra = f",SASL_SSL://127.0.0.1:{secure.port}" if secure else ""
+    extra = secure.listeners if secure else ""
     settings = {
         "process.roles": "broker,controller",
         "node.id": "1",
@@ -168,7 +176,7 @@ def server_properties(data_dir: Path, port: int, controller_port: int, secure: S
         "inter.broker.listener.name": "PLAINTEXT",
         "controller.listener.names": "CONTROLLER",
         "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
-                                          + (",SASL_SSL:SASL_SSL" if secure else ""),
+                                          + (",SASL_SSL:SASL_SSL,SSL:SSL" if secure else ""),
         "log.dirs": str(log_dirs),
         # Topics are created explicitly (`cidwatch topics create`) with their partition counts.
         "auto.create.topics.enable": "false",
@@ -212,6 +220,14 @@ def _secure_properties(secure: SecureListener) -> dict[str, str]:
         "listener.name.sasl_ssl.ssl.keystore.location": str(secure.keystore),
         "listener.name.sasl_ssl.ssl.keystore.password": secure.keystore_password,
         "listener.name.sasl_ssl.ssl.key.password": secure.keystore_password,
+        **({"listener.name.ssl.ssl.keystore.type": "PKCS12",
+            "listener.name.ssl.ssl.keystore.location": str(secure.keystore),
+            "listener.name.ssl.ssl.keystore.password": secure.keystore_password,
+            "listener.name.ssl.ssl.key.password": secure.keystore_password,
+            "listener.name.ssl.ssl.truststore.type": "PKCS12",
+            "listener.name.ssl.ssl.truststore.location": str(secure.truststore),
+            "listener.name.ssl.ssl.truststore.password": secure.keystore_password,
+            "listener.name.ssl.ssl.client.auth": "required"} if secure.mtls_port and secure.truststore else {}),
     }
 
 
