@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -138,10 +138,6 @@ class Settings:
             raise SettingsError("CIDWATCH_KAFKA_TIMEOUT must be more than 0 seconds")
         if self.replication_factor is not None and self.replication_factor < 1:
             raise SettingsError("--replication-factor must be at least 1")
-
-    def with_broker(self, broker: str) -> Settings:
-        """The same settings against another bootstrap address (the demo's own broker)."""
-        return replace(self, broker=broker)
 
     @property
     def bootstrap_servers(self) -> str:

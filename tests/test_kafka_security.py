@@ -134,7 +134,9 @@ def test_hostname_verification_is_on_by_default(secure_broker: SecureBroker) -> 
             with contextlib.suppress(OSError), server.accept()[0] as raw, context.wrap_socket(raw, server_side=True):
                 pass
 
-        for check, expected in (("true", "not trusted (IP address mismatch"), ("false", "cannot reach")):
+        # With the check off the handshake passes, and the server (no Kafka) hangs up after it.
+        for check, expected in (("true", "not trusted (IP address mismatch"),
+                                ("false", "closed the connection after the TLS handshake")):
             thread = threading.Thread(target=serve, daemon=True)
             thread.start()
             env = {"CIDWATCH_BROKER": f"127.0.0.1:{server.getsockname()[1]}", "CIDWATCH_KAFKA_SECURITY_PROTOCOL": "SSL",
@@ -146,7 +148,9 @@ def test_hostname_verification_is_on_by_default(secure_broker: SecureBroker) -> 
             thread.join(5)
 
 
-def test_replication_factor_is_the_brokers_default_unless_given(secure_broker: SecureBroker, topic_prefix: str) -> None:
+def test_replication_factor_is_the_brokers_default_unless_given(secure_broker: SecureBroker, topic_prefix: str,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CIDWATCH_HASH_KEY", "test-hash-key")
     settings = Settings(broker=secure_broker.bootstrap, topic_prefix=topic_prefix)
     with admin_client(settings) as admin:
         assert replication_factor(settings, admin) == 1  # server.properties: default.replication.factor=1
@@ -156,6 +160,10 @@ def test_replication_factor_is_the_brokers_default_unless_given(secure_broker: S
                     check=False)
     line = _one_line_error(proc)
     assert "The target replication factor of 2 cannot be reached because only 1 broker(s) are registered" in line
+    # The worker creates its topics, its changelog included, with the same number.
+    worker = cidwatch(secure_broker.bootstrap, topic_prefix, "worker", "--replication-factor", "2", "--web-port",
+                      free_port(), check=False)
+    assert "The target replication factor of 2 cannot be reached" in _one_line_error(worker)
 
 
 def test_faust_gets_the_same_credentials() -> None:
