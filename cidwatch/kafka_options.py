@@ -27,6 +27,8 @@ _OPTIONS = (
     ("--ssl-keyfile", "ssl_keyfile", "FILE", "CIDWATCH_KAFKA_SSL_KEYFILE", "the client certificate's private key"),
     ("--ssl-key-password-file", "ssl_key_password_file", "FILE", "CIDWATCH_KAFKA_SSL_KEY_PASSWORD_FILE",
      "file holding the private key's password (or CIDWATCH_KAFKA_SSL_KEY_PASSWORD)"),
+    ("--aws-region", "aws_region", "REGION", "CIDWATCH_KAFKA_AWS_REGION",
+     "the MSK cluster's region, for AWS_MSK_IAM (default: AWS_REGION)"),
 )
 
 
@@ -47,7 +49,8 @@ def add_kafka_arguments(parser: argparse.ArgumentParser, replication: bool = Fal
                        help="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (env CIDWATCH_KAFKA_SECURITY_PROTOCOL, "
                        "default PLAINTEXT)")
     group.add_argument("--sasl-mechanism", type=str.upper, choices=SASL_MECHANISMS, default=None,
-                       help="env CIDWATCH_KAFKA_SASL_MECHANISM, default PLAIN")
+                       help="env CIDWATCH_KAFKA_SASL_MECHANISM, default PLAIN; AWS_MSK_IAM signs with the AWS "
+                       "credentials of the environment (needs the msk-iam extra)")
     for flag, dest, metavar, variable, text in _OPTIONS:
         group.add_argument(flag, dest=dest, metavar=metavar, default=None, help=f"{text} (env {variable})")
     for refused in ("--sasl-password", "--ssl-key-password"):
@@ -67,6 +70,7 @@ def add_kafka_arguments(parser: argparse.ArgumentParser, replication: bool = Fal
 def kafka_settings(args: argparse.Namespace) -> Settings:
     """The settings of the environment, with this command's flags over them."""
     names = ("broker", "security_protocol", "sasl_mechanism", "sasl_username", "sasl_password_file", "ssl_cafile",
-             "ssl_certfile", "ssl_keyfile", "ssl_key_password_file", "ssl_check_hostname", "replication_factor")
+             "ssl_certfile", "ssl_keyfile", "ssl_key_password_file", "ssl_check_hostname", "replication_factor",
+             "aws_region")
     flags = {name: getattr(args, name, None) for name in names}
     return Settings.from_env(timeout=getattr(args, "kafka_timeout", None), **flags)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import threading
+import time
 from typing import Any
 
 from streams.settings import Settings, SettingsError
@@ -40,21 +41,86 @@ def ssl_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
-def _auth(settings: Settings) -> dict[str, Any]:
+def _auth(settings: Settings, library: str = "aiokafka") -> dict[str, Any]:
     security = settings.security
     options: dict[str, Any] = {"security_protocol": security.protocol}
     if security.uses_tls:
         options["ssl_context"] = ssl_context(settings)
-    if security.uses_sasl:
+    if security.uses_sasl and security.sasl_mechanism == "AWS_MSK_IAM":
+        options.update(sasl_mechanism="OAUTHBEARER", sasl_oauth_token_provider=token_provider(settings, library))
+    elif security.uses_sasl:
         options.update(sasl_mechanism=security.sasl_mechanism, sasl_plain_username=security.sasl_username,
                        sasl_plain_password=security.sasl_password)
     return options
 
 
+# --- Amazon MSK IAM ---------------------------------------------------------------------------
+
+
+class MskIamTokens:
+    """Amazon MSK IAM tokens for one region, shared by every client of the process.
+
+    A token is a SigV4-signed URL (valid 15 minutes) made by AWS's signer library from the usual AWS
+    credential chain (environment, profile, instance or task role); one is reused until a minute before
+    it expires, so connecting many clients does not sign many.
+    """
+
+    REFRESH_MS = 60_000
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+        self._generate = _msk_signer()
+        self._token = ""
+        self._expires_ms = 0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> str:
+        with self._lock:
+            if time.time() * 1000 >= self._expires_ms - self.REFRESH_MS:
+                self._token, self._expires_ms = self._generate(self.region)
+            return self._token
+
+
+def _msk_signer() -> Any:
+    """aws-msk-iam-sasl-signer-python's `generate_auth_token(region) -> (token, expiry in ms)`."""
+    try:
+        from aws_msk_iam_sasl_signer import MSKAuthTokenProvider
+    except ImportError as exc:
+        raise SettingsError("CIDWATCH_KAFKA_SASL_MECHANISM=AWS_MSK_IAM needs AWS's signer: "
+                            "pip install 'cidwatch[msk-iam]' (aws-msk-iam-sasl-signer-python)") from exc
+    return MSKAuthTokenProvider.generate_auth_token
+
+
+_TOKENS: dict[str, MskIamTokens] = {}
+
+
+def token_provider(settings: Settings, library: str) -> Any:
+    """The region's MskIamTokens behind the token-provider class each library asks for: kafka-python's
+    (a `token()` method) or aiokafka's, which Faust uses too (an async `token()`, run in a thread: the
+    signer reads credential files and may ask an instance's metadata service)."""
+    region = settings.security.aws_region or ""
+    tokens = _TOKENS.get(region) or _TOKENS.setdefault(region, MskIamTokens(region))
+    if library == "kafka-python":
+        from kafka.net.sasl.oauth import AbstractTokenProvider as KafkaPythonTokenProvider
+
+        class KafkaPythonTokens(KafkaPythonTokenProvider):
+            def token(self) -> str:
+                return tokens()
+
+        return KafkaPythonTokens()
+    from aiokafka.abc import AbstractTokenProvider
+
+    class AiokafkaTokens(AbstractTokenProvider):
+        async def token(self) -> str:
+            return await asyncio.to_thread(tokens)
+
+    return AiokafkaTokens()
+
+
 def kafka_python_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for kafka-python's KafkaProducer, KafkaConsumer and KafkaAdminClient: the
     broker, its security, and one bounded wait for a broker that does not answer."""
-    return {"bootstrap_servers": settings.bootstrap_servers, **_auth(settings),
+    return {"bootstrap_servers": settings.bootstrap_servers, **_auth(settings, "kafka-python"),
             "bootstrap_timeout_ms": int(settings.timeout_s * 1000)}
 
 
@@ -67,9 +133,11 @@ def faust_credentials(settings: Settings) -> Any:
     """Faust's `broker_credentials` (faust.auth): None for PLAINTEXT; Faust turns them into the same
     aiokafka arguments (`credentials_to_aiokafka_auth` in faust/transport/drivers/aiokafka.py) for its
     consumer, producer and topic creation."""
-    from faust.auth import SASLCredentials, SSLCredentials
+    from faust.auth import OAuthCredentials, SASLCredentials, SSLCredentials
 
     security = settings.security
+    if security.uses_sasl and security.sasl_mechanism == "AWS_MSK_IAM":
+        return OAuthCredentials(oauth_cb=token_provider(settings, "aiokafka"), ssl_context=ssl_context(settings))
     if security.uses_sasl:
         credentials = SASLCredentials(username=security.sasl_username, password=security.sasl_password,
                                       ssl_context=ssl_context(settings), mechanism=security.sasl_mechanism)
@@ -113,19 +181,31 @@ def _in_own_loop(coroutine: Any) -> Any:
 async def _probe(settings: Settings) -> str | None:
     """None when one bootstrap address accepts a connection (and our credentials); else why not."""
     from aiokafka.conn import create_conn
+    from aiokafka.protocol.metadata import MetadataRequest
 
     options = _auth(settings)
-    failures: list[tuple[str, BaseException]] = []
+    failures: list[tuple[str, BaseException, bool]] = []  # (address, error, whether SASL had passed)
 
     async def attempt(entry: str) -> bool:
         host, _, port = entry.rpartition(":")
+        authenticated = False
         try:
             connection = await create_conn(host.strip("[]"), int(port), client_id="cidwatch-check",
                                            request_timeout_ms=int(settings.timeout_s * 1000), **options)
+            authenticated = True
+            try:
+                # One request after authentication: aiokafka 0.14 takes the broker's OAUTHBEARER error
+                # (`{"status":"invalid_token"}` with error code 0) for success (conn.py,
+                # OAuthAuthenticator), and the broker, still mid-authentication, then answers this request
+                # with nothing; a broker that let us in lists at least itself.
+                metadata = await connection.send(MetadataRequest([]))
+                if not metadata.brokers:
+                    raise ConnectionError("the broker answered a metadata request with no brokers")
+            finally:
+                connection.close()
         except Exception as exc:  # classified by _explain; any failure means "not this address"
-            failures.append((entry, exc))
+            failures.append((entry, exc, authenticated))
             return False
-        connection.close()
         return True
 
     async def any_entry() -> bool:
@@ -139,7 +219,11 @@ async def _probe(settings: Settings) -> str | None:
             return None
     except TimeoutError:
         return _cannot_reach(settings, f"no answer within {settings.timeout_s:g} s")
-    entry, exc = failures[-1]
+    entry, exc, authenticated = failures[-1]
+    if authenticated and settings.security.sasl_mechanism == "AWS_MSK_IAM" and settings.security.uses_sasl:
+        return (f"the Kafka broker at {entry} refused the AWS_MSK_IAM token for region "
+                f"{settings.security.aws_region}: check the AWS credentials cidwatch "
+                "runs with, their kafka-cluster:Connect permission, and the region")
     return _explain(exc, settings, entry)
 
 
@@ -154,7 +238,11 @@ def _explain(exc: BaseException, settings: Settings, entry: str) -> str:
     if isinstance(exc, ssl.SSLError):
         return (f"TLS with the Kafka broker at {entry} failed ({exc.reason or exc}); is the listener "
                 f"{security.protocol}? (CIDWATCH_KAFKA_SECURITY_PROTOCOL)")
-    if isinstance(exc, SaslAuthenticationFailed | AuthenticationFailedError):
+    refused = isinstance(exc, SaslAuthenticationFailed | AuthenticationFailedError)
+    if refused and security.sasl_mechanism == "AWS_MSK_IAM":
+        return (f"the Kafka broker at {entry} refused the AWS_MSK_IAM token for region {security.aws_region}: "
+                "check the AWS credentials cidwatch runs with, their kafka-cluster:Connect permission, and the region")
+    if refused:
         return (f"the Kafka broker at {entry} refused {security.sasl_mechanism} authentication as "
                 f"{security.sasl_username!r}: check CIDWATCH_KAFKA_SASL_USERNAME and the password "
                 "(CIDWATCH_KAFKA_SASL_PASSWORD or CIDWATCH_KAFKA_SASL_PASSWORD_FILE)")

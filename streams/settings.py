@@ -27,7 +27,9 @@ TOPIC_NAMES = ("cdr", "decisions", "alerts", "blocks", "dlq", "inventory", "cdr.
 COMPACTED_TOPICS = frozenset({"blocks", "inventory"})
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
-SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+# AWS_MSK_IAM: Amazon MSK's IAM access control, SASL/OAUTHBEARER with a token signed by AWS's own signer
+# library (aws-msk-iam-sasl-signer-python, the `msk-iam` extra), from the usual AWS credential chain.
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "AWS_MSK_IAM")
 # How long a command waits for a broker that does not answer before it says so: one bounded wait,
 # the same for every command (a client's own default is 30 to 60 s, then retries).
 DEFAULT_TIMEOUT_S = 10.0
@@ -55,6 +57,7 @@ class KafkaSecurity:
     ssl_keyfile: Path | None = None
     ssl_key_password: str | None = field(default=None, repr=False)
     ssl_check_hostname: bool = True
+    aws_region: str | None = None  # AWS_MSK_IAM: the cluster's region
 
     @property
     def uses_sasl(self) -> bool:
@@ -96,6 +99,8 @@ class Settings:
             ssl_key_password=_secret(env, given, "ssl_key_password_file", "CIDWATCH_KAFKA_SSL_KEY_PASSWORD"),
             ssl_check_hostname=_flag(pick("ssl_check_hostname", "CIDWATCH_KAFKA_SSL_CHECK_HOSTNAME"), True,
                                      "CIDWATCH_KAFKA_SSL_CHECK_HOSTNAME"),
+            aws_region=(pick("aws_region", "CIDWATCH_KAFKA_AWS_REGION") or env.get("AWS_REGION")
+                        or env.get("AWS_DEFAULT_REGION")),
         )
         settings = cls(
             broker=pick("broker", "CIDWATCH_BROKER") or DEFAULT_BROKER,
@@ -124,7 +129,11 @@ class Settings:
             if security.sasl_mechanism not in SASL_MECHANISMS:
                 raise SettingsError(f"CIDWATCH_KAFKA_SASL_MECHANISM: {security.sasl_mechanism!r} is not one of "
                                     f"{', '.join(SASL_MECHANISMS)}")
-            if not security.sasl_username or security.sasl_password is None:
+            if security.sasl_mechanism == "AWS_MSK_IAM":
+                if security.protocol != "SASL_SSL" or not security.aws_region:
+                    raise SettingsError("AWS_MSK_IAM needs CIDWATCH_KAFKA_SECURITY_PROTOCOL=SASL_SSL and the cluster's "
+                                        "region (CIDWATCH_KAFKA_AWS_REGION, or AWS_REGION)")
+            elif not security.sasl_username or security.sasl_password is None:
                 raise SettingsError(f"{security.protocol} needs a user name (CIDWATCH_KAFKA_SASL_USERNAME) and a "
                                     "password (CIDWATCH_KAFKA_SASL_PASSWORD or CIDWATCH_KAFKA_SASL_PASSWORD_FILE)")
         for label, path in (("CIDWATCH_KAFKA_SSL_CAFILE", security.ssl_cafile),

@@ -7,6 +7,8 @@ environment telling them how to connect, the password in a file.
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -14,16 +16,20 @@ import shutil
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaConsumer
+from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from kafka_harness import SecureBroker, start_secure_broker
 from stream_harness import ROOT, Worker, cidwatch, free_port, wait_for
 
-from streams.connection import BrokerUnavailable, check_broker, faust_credentials
+from streams import connection
+from streams.connection import BrokerUnavailable, aiokafka_options, check_broker, faust_credentials, kafka_producer
 from streams.settings import Settings
-from streams.topics import admin_client, replication_factor
+from streams.topics import admin_client, create_topics, replication_factor
 
 pytestmark = pytest.mark.kafka
 EXAMPLES = ROOT / "examples"
@@ -170,8 +176,6 @@ def test_faust_gets_the_same_credentials() -> None:
     settings = Settings.from_env({"CIDWATCH_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
                                   "CIDWATCH_KAFKA_SASL_MECHANISM": "SCRAM-SHA-256",
                                   "CIDWATCH_KAFKA_SASL_USERNAME": "u", "CIDWATCH_KAFKA_SASL_PASSWORD": "p"})
-    from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
-
     options = credentials_to_aiokafka_auth(faust_credentials(settings))
     assert options["security_protocol"] == "SASL_SSL"
     assert options["sasl_mechanism"] == "SCRAM-SHA-256"
@@ -203,3 +207,77 @@ def test_mutual_tls_with_a_client_certificate(secure_broker: SecureBroker, topic
     monkeypatch.setenv("CIDWATCH_KAFKA_SSL_KEY_PASSWORD_FILE", str(tmp_path / "no-such-file"))
     line = _one_line_error(cidwatch(at, topic_prefix, "tail", check=False))
     assert "CIDWATCH_KAFKA_SSL_KEY_PASSWORD_FILE" in line and "no-such-file" in line
+
+
+def unsigned_jwt(subject: str, lifetime_s: int = 900) -> tuple[str, int]:
+    """A token Kafka's unsecured OAUTHBEARER validator accepts (alg none), and its expiry in ms: what the
+    test broker takes where MSK would take its SigV4-signed token."""
+    now = int(time.time())
+
+    def part(value: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'none'})}.{part({'sub': subject, 'iat': now, 'exp': now + lifetime_s})}.", (
+        now + lifetime_s) * 1000
+
+
+def test_aws_msk_iam_tokens_reach_the_broker_through_kafka_python_and_aiokafka(
+        secure_broker: SecureBroker, topic_prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """AWS_MSK_IAM is SASL/OAUTHBEARER with a token from AWS's signer. The test broker cannot check an
+    MSK token, so the signer is replaced by one making tokens the broker accepts: what is tested is the
+    path of a token through both client libraries (and a refused one is one line)."""
+    signed: list[str] = []
+
+    def signer(region: str) -> tuple[str, int]:
+        signed.append(region)
+        return unsigned_jwt("cidwatch-app")
+
+    monkeypatch.setattr(connection, "_msk_signer", lambda: signer)
+    monkeypatch.setattr(connection, "_TOKENS", {})
+    settings = Settings.from_env({"CIDWATCH_BROKER": secure_broker.secure_bootstrap,
+                                  "CIDWATCH_TOPIC_PREFIX": topic_prefix, "CIDWATCH_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+                                  "CIDWATCH_KAFKA_SASL_MECHANISM": "AWS_MSK_IAM", "AWS_REGION": "eu-west-3",
+                                  "CIDWATCH_KAFKA_SSL_CAFILE": str(secure_broker.ca_file)})
+    create_topics(settings, partitions=1)  # kafka-python's admin
+    producer = kafka_producer(settings, "msk-test")
+    producer.send(settings.topic("cdr"), key=b"k", value=b"over OAUTHBEARER").get(10)
+    producer.close()
+
+    async def consume() -> bytes:
+        consumer = AIOKafkaConsumer(settings.topic("cdr"), **aiokafka_options(settings), auto_offset_reset="earliest",
+                                    group_id=None)
+        await consumer.start()
+        try:
+            return (await asyncio.wait_for(consumer.getone(), 20)).value
+        finally:
+            await consumer.stop()
+
+    assert asyncio.run(consume()) == b"over OAUTHBEARER"
+    assert signed and set(signed) == {"eu-west-3"}
+    assert len(signed) == 1  # one token, reused by every client until it nears its expiry
+    options = credentials_to_aiokafka_auth(faust_credentials(settings))
+    assert (options["security_protocol"], options["sasl_mechanism"]) == ("SASL_SSL", "OAUTHBEARER")
+    # A token the broker refuses (expired) is one line about the AWS credentials.
+    monkeypatch.setattr(connection, "_msk_signer", lambda: lambda region: (unsigned_jwt("x", -60)[0], 0))
+    monkeypatch.setattr(connection, "_TOKENS", {})
+    with pytest.raises(BrokerUnavailable, match="refused the AWS_MSK_IAM token for region eu-west-3"):
+        check_broker(Settings.from_env({**settings_env(settings), "CIDWATCH_KAFKA_TIMEOUT": "5"}))
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    return {"CIDWATCH_BROKER": settings.broker, "CIDWATCH_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "CIDWATCH_KAFKA_SASL_MECHANISM": "AWS_MSK_IAM", "CIDWATCH_KAFKA_AWS_REGION": "eu-west-3",
+            "CIDWATCH_KAFKA_SSL_CAFILE": str(settings.security.ssl_cafile)}
+
+
+def test_the_aws_signer_makes_an_msk_connect_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the msk-iam extra installed: AWS's signer makes, offline, a token that is a SigV4-signed
+    kafka-cluster:Connect URL for the region (MSK checks it; no MSK here)."""
+    pytest.importorskip("aws_msk_iam_sasl_signer", reason="the msk-iam extra is not installed")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+    monkeypatch.setattr(connection, "_TOKENS", {})
+    tokens = connection.MskIamTokens("eu-west-3")
+    url = base64.urlsafe_b64decode(tokens() + "==").decode()
+    assert url.startswith("https://kafka.eu-west-3.amazonaws.com/?Action=kafka-cluster%3AConnect")
+    assert "X-Amz-Signature=" in url and "X-Amz-Credential=AKIAIOSFODNN7EXAMPLE" in url

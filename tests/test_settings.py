@@ -69,6 +69,11 @@ def test_flags_win_over_the_environment_and_no_flag_takes_a_password(tmp_path: P
     ({"CIDWATCH_KAFKA_TIMEOUT": "soon"}, "CIDWATCH_KAFKA_TIMEOUT: 'soon' is not a number"),
     ({"CIDWATCH_KAFKA_REPLICATION_FACTOR": "0"}, "--replication-factor must be at least 1"),
     ({"CIDWATCH_BROKER": "kafka://a:1;b"}, "CIDWATCH_BROKER: 'b' is not HOST:PORT"),
+    ({"CIDWATCH_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "CIDWATCH_KAFKA_SASL_MECHANISM": "AWS_MSK_IAM",
+      "AWS_REGION": "eu-west-1"},
+     "AWS_MSK_IAM needs CIDWATCH_KAFKA_SECURITY_PROTOCOL=SASL_SSL and the cluster's region"),
+    ({"CIDWATCH_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "CIDWATCH_KAFKA_SASL_MECHANISM": "AWS_MSK_IAM"},
+     "AWS_MSK_IAM needs CIDWATCH_KAFKA_SECURITY_PROTOCOL=SASL_SSL and the cluster's region"),
 ])
 def test_unusable_settings_name_the_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=re.escape(message)):

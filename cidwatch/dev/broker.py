@@ -211,8 +211,12 @@ def _secure_properties(secure: SecureListener) -> dict[str, str]:
     scram = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
     users = " ".join(f'user_{name}="{password}"' for name, password in secure.plain_users)
     plain = f"org.apache.kafka.common.security.plain.PlainLoginModule required {users};"
+    # OAUTHBEARER with Kafka's unsecured validator (unsigned JWTs): for testing the clients' token path only.
+    oauth = ("org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required "
+             'unsecuredLoginStringClaim_sub="broker";')
     return {
-        "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+        "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER",
+        "listener.name.sasl_ssl.oauthbearer.sasl.jaas.config": oauth,
         "listener.name.sasl_ssl.plain.sasl.jaas.config": plain,
         "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config": scram,
         "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": scram,
