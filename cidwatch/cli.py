@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -60,6 +61,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except CidwatchError as exc:
         print(f"cidwatch: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # The reader went away (`cidwatch tail | head`): say so once; point stdout at /dev/null so the
+        # interpreter's flush at exit does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print("cidwatch: error: standard output was closed (broken pipe); output stopped", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

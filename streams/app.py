@@ -61,6 +61,7 @@ from streams import store, web
 from streams.alerting import AlertPoster
 from streams.batch import Batch, Outgoing
 from streams.config import WorkerConfig
+from streams.connection import faust_credentials
 from streams.dlq import Rejected, cdr_from_mapping, dead_letter, internal_error, validate
 from streams.inventory_topic import InventoryFollower
 from streams.metrics import Metrics, destination_region
@@ -162,14 +163,15 @@ class CidwatchWorker:
         store.register()
         return CidwatchApp(
             cfg.app_id,
-            broker=cfg.settings.broker,
+            broker=cfg.settings.faust_broker,
+            broker_credentials=faust_credentials(cfg.settings),
             store=cfg.store_url,
             datadir=str(cfg.workdir),
             web_port=cfg.web_port,
             web_bind=cfg.web_host,
             web_host=cfg.web_host,
             topic_partitions=cfg.partitions,
-            topic_replication_factor=1,
+            topic_replication_factor=1,  # set in `start` to the cluster's (streams/topics.py)
             topic_allow_declare=True,
             processing_guarantee="at_least_once",
             table_standby_replicas=0,
@@ -783,8 +785,10 @@ class CidwatchWorker:
     def start(self) -> None:
         """Make sure the topics exist, load the inventory, then run until SIGINT/SIGTERM (a graceful stop)."""
         settings = self.cfg.settings
-        create_topics(settings, partitions=self.cfg.partitions,
-                      extra=tuple(f"raw.{fmt}" for fmt in self.cfg.input_formats))
+        created = create_topics(settings, partitions=self.cfg.partitions,
+                                extra=tuple(f"raw.{fmt}" for fmt in self.cfg.input_formats))
+        # Whatever Faust creates itself (its assignor's leader topic) gets the same replicas as ours.
+        self.app.conf.topic_replication_factor = created.replication
         changelog = self.table.changelog_topic.get_topic_name()
         create_changelogs(settings, [changelog], self.cfg.partitions)
         counts = partition_counts(settings, [self.cdr_name, self.by_subject_name, changelog])

@@ -33,6 +33,7 @@ from cidwatch.api.book import BadRequest, Book
 from cidwatch.api.follower import Follower
 from cidwatch.api.openapi import document
 from cidwatch.cli import CliError
+from cidwatch.kafka_options import add_kafka_arguments, kafka_settings
 from streams.settings import Settings
 
 log = logging.getLogger("cidwatch.api")
@@ -183,11 +184,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         metavar="URL", help="base of the runbook links in answers, e.g. this API's own URL, "
                         "which serves them (env CIDWATCH_RUNBOOK_BASE_URL; default: repository-relative "
                         "docs/runbooks/...)")
+    add_kafka_arguments(parser)
     parser.set_defaults(func=_cmd_api)
 
 
 def _cmd_api(args: argparse.Namespace) -> int:
-    config = ApiConfig(settings=Settings.from_env(), host=args.host, port=args.port,
+    config = ApiConfig(settings=kafka_settings(args), host=args.host, port=args.port,
                        token=os.environ.get("CIDWATCH_API_TOKEN") or None, runbook_base_url=args.runbook_base_url)
     config.check_exposure()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

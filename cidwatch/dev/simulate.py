@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from cidwatch.cli import CliError
+from cidwatch.kafka_options import add_kafka_arguments, kafka_settings
 from cidwatch.produce import record_key
 from rules.inventory import Inventory, InventoryEntry
 from rules.numbers import NumberInfo, classify
@@ -716,6 +717,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="write the simulated tenants' number inventory (YAML) to FILE")
     parser.add_argument("--push-inventory", action="store_true",
                         help="publish that inventory to the inventory topic before sending")
+    add_kafka_arguments(parser)
     parser.set_defaults(func=_cmd_simulate)
 
 
@@ -724,7 +726,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         raise CliError("--rate and --speed must be positive, --duration 0 or more")
     seed = args.seed if args.seed is not None else new_seed()
     start = parse_start(args.start) or default_start(datetime.now(UTC))
-    settings = Settings.from_env()
+    settings = kafka_settings(args)
     inventory = sim_inventory(seed)
     if args.write_inventory:
         args.write_inventory.write_text(inventory_yaml(inventory), encoding="utf-8")

@@ -19,6 +19,7 @@ import phonenumbers
 import yaml
 
 from rules.cdr import DIRECTIONS
+from rules.errors import yaml_error
 
 LEGS = ("a", "b")
 ASTERISK_MERGE_KEYS = ("uniqueid", "linkedid", "none")
@@ -178,8 +179,10 @@ def load_profile(path: Path | None) -> Profile:
         return Profile()
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ProfileError(f"{path}: cannot read profile: {exc}") from exc
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot read profile: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ProfileError(yaml_error(path, exc)) from exc
     try:
         return profile_from_dict(data or {})
     except ProfileError as exc:
