@@ -28,7 +28,7 @@ DLQ_REASONS = ("not_json", "missing_field", "bad_type", "bad_value", "oversized"
                "conversion",
                "internal_error")
 DIRECTIONS = frozenset({"outbound", "inbound", "internal"})
-DECISION_KINDS = frozenset({"alert", "block", "unblock"})
+DECISION_KINDS = frozenset({"alert", "block", "unblock", "resolve"})
 SEVERITIES = frozenset({"info", "warning", "critical"})
 DEFAULT_CLI_LIMIT = 500
 DEFAULT_TENANT_LIMIT = 200
