@@ -67,8 +67,9 @@ class RulePack:
         return rule_id in self.rules
 
 
-def load_packs(directory: str | Path | None = None) -> RulePack:
-    """Load every `*.yaml` pack of a directory (default: the shipped packs)."""
+def load_packs(directory: str | Path | None = None, examples: bool = False) -> RulePack:
+    """Load every `*.yaml` pack of a directory (default: the shipped packs); `examples`: with the rows of
+    the example packs (`example: true`) enabled, as the engine benchmark and the examples' tests run them."""
     directory = Path(directory) if directory else PACKS_DIR
     if not directory.is_dir():
         raise PackError(f"{directory}: not a directory of rule packs")
@@ -78,7 +79,7 @@ def load_packs(directory: str | Path | None = None) -> RulePack:
     rules: dict[str, Rule] = {}
     origin: dict[str, Path] = {}
     for path in files:
-        for rule in load_pack_file(path):
+        for rule in load_pack_file(path, examples):
             if rule.id in rules:
                 raise PackError(f"{path}: rule {rule.id} is also defined in {origin[rule.id]}")
             origin[rule.id] = path
@@ -108,8 +109,9 @@ def pack_files(directory: str | Path | None = None) -> list[PackFile]:
     return packs
 
 
-def load_pack_file(path: str | Path) -> list[Rule]:
-    """Parse and validate one pack file; disabled rules are validated and then left out."""
+def load_pack_file(path: str | Path, examples: bool = False) -> list[Rule]:
+    """Parse and validate one pack file; disabled rules are validated and then left out (`examples`: but
+    not those of an example pack)."""
     path = Path(path)
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -125,7 +127,7 @@ def load_pack_file(path: str | Path) -> list[Rule]:
         if isinstance(entry, Mapping) and entry.get("id"):
             where += f" ({entry['id']})"
         rule = _rule(entry, where)
-        if entry.get("enabled", True):
+        if entry.get("enabled", True) or (examples and document.get("example") is True):
             rules.append(rule)
     return rules
 

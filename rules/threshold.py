@@ -413,39 +413,23 @@ def measure(call: Call, rule: Rule, words: Callable[[float, int, Threshold | Non
     if tally is None:
         tally = state.tallies[name] = Tally()
     now = call.at
-    window: Window | None = None
-    if spec.sliding:
-        index = int(now // spec.width)
-        if index <= tally.top - spec.span:
-            return None  # later than the window: it no longer counts
-        tally.advance(index, spec.span)
-        first = tally.top - spec.span + 1
-    else:
-        window = call.window(rule)
-        index = window.ordinal
-        if index > tally.top:
-            tally.top = index
-            tally.drop_before(index - spec.span - 1)
-        elif index < tally.top - spec.span - 1:
-            return None
-        first = index - spec.span + 1
-    tally.stale_at = max(tally.stale_at, now + spec.horizon)
+    window = None if spec.sliding else call.window(rule)
     if spec.key in ("tenant", "campaign"):
         state.expires = max(state.expires or 0.0, now + spec.horizon)
-    distinct = _counted(spec, call, tally, index, first)
-    if distinct is not None:
-        calls, num = 0.0, distinct
-    elif spec.sliding:
-        calls, num = tally.calls, tally.num
-    else:
-        calls, num = tally.sums(first, index)
+    cdr = call.cdr
+    needs_hash = spec.measure in ("distinct_destinations", "sequential_same_destination")
+    sums = count_call(spec, tally, now, None if window is None else window.ordinal, cdr.answered, cdr.duration_s,
+                      cdr.sip_code, destination_hash(call) if needs_hash else "")
+    if sums is None:
+        return None
+    calls, num = sums
     value, defined = _value(spec, calls, num)
     eta = None
     if spec.forecast and defined and window is not None:
         eta = _forecast(spec, tally, now, value, window)
     reading = Reading(tally, defined, spec.below, spec.sliding, int(calls), eta)
     count = int(calls) if spec.measure in RATIOS or spec.share else int(value)
-    subject, cdr = call.subject, call.cdr
+    subject = call.subject
     label = window.key if window is not None else ""  # a sliding window's messages name no day
     if words is None:
         def text(threshold: Threshold | None) -> str:
@@ -457,30 +441,51 @@ def measure(call: Call, rule: Rule, words: Callable[[float, int, Threshold | Non
                    usage=(count, rule.thresholds[-1].at) if usage else None, measure=reading)
 
 
-def _counted(spec: Spec, call: Call, tally: Tally, index: int, first: int) -> float | None:
-    """Add the call to its bucket; for distinct_destinations, return their number in the window."""
-    cdr = call.cdr
+def count_call(spec: Spec, tally: Tally, now: float, day: int | None, answered: bool, duration_s: float,
+               sip_code: int | None, destination: str) -> tuple[float, float] | None:
+    """Count one call at event time `now` (`day`: a calendar window's day ordinal in the rule's zone) in a
+    key's tally; return the window's (calls, numerator) for the measure (distinct_destinations: (0, their
+    number)), or None for a call too late for its window. `destination`: its keyed hash, when the measure
+    reads it. The whole per-call state update of a threshold rule: what the bounded-state test drives."""
+    if day is None:
+        index = int(now // spec.width)
+        if index <= tally.top - spec.span:
+            return None  # later than the window: it no longer counts
+        tally.advance(index, spec.span)
+        first = tally.top - spec.span + 1
+    else:
+        index = day
+        if index > tally.top:
+            tally.top = index
+            tally.drop_before(index - spec.span - 1)
+        elif index < tally.top - spec.span - 1:
+            return None
+        first = index - spec.span + 1
+    if now + spec.horizon > tally.stale_at:
+        tally.stale_at = now + spec.horizon
     measure = spec.measure
-    if measure == "calls" or measure == "distinct_destinations":
+    if measure == "calls":
         tally.add(index, 1.0, 0.0)
-        if measure == "distinct_destinations":
-            return float(tally.see(destination_hash(call), index, first - 1, spec.cap))
+    elif measure == "distinct_destinations":
+        tally.add(index, 1.0, 0.0)
+        return 0.0, float(tally.see(destination, index, first - 1, spec.cap))
     elif measure in ("answered", "answer_rate"):
-        tally.add(index, 1.0, 1.0 if cdr.answered else 0.0)
+        tally.add(index, 1.0, 1.0 if answered else 0.0)
     elif measure == "short_calls":
-        if cdr.answered:  # its calls are answered calls (a share of short answered calls)
-            tally.add(index, 1.0, 1.0 if cdr.duration_s < spec.short_under else 0.0)
+        if answered:  # its calls are answered calls (a share of short answered calls)
+            tally.add(index, 1.0, 1.0 if duration_s < spec.short_under else 0.0)
     elif measure == "avg_talk_s":
-        if cdr.answered:
-            tally.add(index, 1.0, float(cdr.duration_s))
+        if answered:
+            tally.add(index, 1.0, float(duration_s))
     elif measure == "rejections":
-        tally.add(index, 1.0, 1.0 if cdr.sip_code in spec.codes else 0.0)
+        tally.add(index, 1.0, 1.0 if sip_code in spec.codes else 0.0)
     else:  # sequential_same_destination: the run of calls to one destination
-        destination = destination_hash(call)
         if destination != tally.streak:
             tally.restart_streak(destination)
         tally.add(index, 1.0, 1.0)
-    return None
+    if day is None:
+        return tally.calls, tally.num
+    return tally.sums(first, index)
 
 
 def _value(spec: Spec, calls: float, num: float) -> tuple[float, bool]:
@@ -518,8 +523,9 @@ def crossed(spec_below: bool, value: float, at: float) -> bool:
 
 
 def span_text(seconds: float) -> str:
+    """`60 s`, `10 min`, `1 h`, `2 d`: the largest unit that divides it (a minute counts in seconds)."""
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size and seconds % size == 0:
+        if seconds >= max(size, 120) and seconds % size == 0:
             return f"{seconds / size:g} {unit}"
     return f"{seconds:g} s"
 
@@ -631,7 +637,7 @@ def explain(rule: Rule, check_doc: str | None = None) -> str:
     if spec.call_direction == "inbound":
         text += ", counting inbound calls to each of our numbers"
     if check_doc:
-        text += f", among the calls its check counts ({check_doc.rstrip('.')})"
+        text += f", counting only {check_doc}"
     if spec.sliding:
         clear_at = spec.clear_at if spec.clear_at is not None else first.at
         side = "above" if spec.below else "below"

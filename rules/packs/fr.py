@@ -33,8 +33,10 @@ def is_npv(cli: NumberInfo, call: Call) -> bool:
 @rule("fr.daily_limit", "threshold", ("local_day", "utc_day"), inventory="optional",
       lifted_by=frozenset({"time", "operator"}), measure="calls")
 def daily_limit(call: Call, rule: Rule) -> Finding | None:
-    """A French non-NPV caller ID's calls in one Paris day, against the operators' cap: a threshold rule of
-    the measure `calls` (rules/threshold.py counts them); this check says which calls count and words it."""
+    """Calls of a French caller ID that is not an NPV number, against the operators' daily cap.
+
+    A threshold rule of the measure `calls` (rules/threshold.py counts them in the row's window); this check
+    says which calls count and words the decisions."""
     cli = call.cli
     if cli.calling_code != 33 or is_npv(cli, call):
         return None
