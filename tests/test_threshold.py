@@ -4,6 +4,8 @@ function of records and state); the row's validation; state that stays bounded."
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 from datetime import UTC, datetime, timedelta
 from itertools import count
@@ -19,6 +21,7 @@ from rules.state import DictState, SubjectState
 from rules.tally import Tally
 from rules.threshold import count_call, explain
 
+ROOT = Path(__file__).resolve().parents[1]
 CLI = "+33184884000"
 OTHER = "+33184884001"
 T0 = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)  # a Monday
@@ -464,3 +467,37 @@ def test_every_field_is_checked_and_named(tmp_path: Path, body: str, field: str)
         rule_pack(tmp_path, body)
     message = str(error.value)
     assert message.startswith(f"{tmp_path / 't.yaml'}: rules[0] (t.rule): ") and field in message, message
+
+
+# -- the command line ------------------------------------------------------------------------------------
+
+
+def cli(*args: Any) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cidwatch", *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT)
+
+
+def test_rules_check_prints_one_line_naming_file_rule_and_field(tmp_path: Path) -> None:
+    pack = tmp_path / "runaway.yaml"
+    text = (ROOT / "rules" / "packs" / "runaway.yaml").read_text(encoding="utf-8")
+    pack.write_text(text.replace("clear_at: 10", "clear_at: 40"), encoding="utf-8")
+    proc = cli("rules", "check", pack)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        f"cidwatch: error: {pack}: rules[0] (runaway.calls_per_minute): field hysteresis.clear_at: must be at or "
+        "below the first level 30, got 40"]
+    good = cli("rules", "check", ROOT / "rules" / "packs" / "runaway.yaml", ROOT / "rules" / "packs" / "fr.yaml")
+    assert good.returncode == 0 and good.stdout.count("OK") == 2
+
+
+def test_rules_explain_says_a_rule_in_one_sentence() -> None:
+    out = cli("rules", "explain", "runaway.calls_per_minute")
+    assert out.returncode == 0
+    assert out.stdout == ("runaway.calls_per_minute: alert (warning) when a caller ID makes 30 or more calls in any "
+                          "60 s, block (critical) at 60; it clears once back below 10 for 5 min; a block lasts 1 h at "
+                          "most; at most one firing per 10 min.\n")
+    daily = cli("rules", "explain", "fr.daily_limit").stdout
+    assert daily.startswith("fr.daily_limit: alert (warning) when a caller ID makes 200 or more calls in one local "
+                            "day (Europe/Paris), block (critical) at 250, counting only calls of a French caller ID")
+    missing = cli("rules", "explain", "xx.none")
+    assert missing.returncode == 2 and "no rule 'xx.none'" in missing.stderr and "Traceback" not in missing.stderr
