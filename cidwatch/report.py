@@ -42,7 +42,8 @@ TOP_RISK_ROWS = 10
 TIMELINE_MAX = 300  # decisions drawn one marker each; more are counted per time bin
 COUNT_BINS = ("1h", "3h", "6h", "1D", "7D")
 MAX_BINS = 120
-KIND_STYLE = {"alert": ("o", "#e69f00"), "block": ("s", "#d55e00"), "unblock": ("^", "#009e73")}
+KIND_STYLE = {"alert": ("o", "#e69f00"), "block": ("s", "#d55e00"), "unblock": ("^", "#009e73"),
+              "resolve": ("v", "#56b4e9")}
 OVER_COLOUR, UNDER_COLOUR, CAP_COLOUR = "#d55e00", "#0072b2", "#cc0000"
 FULL_RISK_NOTE = "Each caller ID's highest score during the replay, as the rule engine computed it (all factors)."
 NO_RISK_NOTE = "The spam-label risk rule is not enabled in the rule packs of this replay: no score to show."

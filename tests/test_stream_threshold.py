@@ -4,6 +4,7 @@ packs' replay tests are tests/rules/test_{runaway,asr,shortcalls,sequential}.py)
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 from stream_fixtures import comparable, write_jsonl
-from stream_harness import Worker, cidwatch, decisions, settle
+from stream_harness import Worker, cidwatch, decisions, read_topic, settle
 from threshold_fixtures import HASH_KEY, all_records, examples_folder, replayed
 
 pytestmark = pytest.mark.kafka
@@ -56,6 +57,16 @@ def test_the_run_as_a_whole_matches_replay(both: tuple) -> None:
     expected, got, worker = both
     assert comparable(got) == comparable(expected), worker.log_tail()
     assert len(got) == len({d["id"] for d in got})
+
+
+def test_resolves_go_with_the_alerts_and_never_to_the_blocks_topic(both: tuple, kafka_bootstrap: str) -> None:
+    _expected, got, worker = both
+    prefix = worker.prefix
+    blocks = [json.loads(value) for _, value in read_topic(kafka_bootstrap, f"{prefix}blocks") if value]
+    alerts = [json.loads(value) for _, value in read_topic(kafka_bootstrap, f"{prefix}alerts") if value]
+    assert {d["kind"] for d in blocks if d["rule"] in RULES} == {"block", "unblock"}
+    resolves = {d["id"] for d in got if d["kind"] == "resolve"}
+    assert resolves and resolves == {d["id"] for d in alerts if d["kind"] == "resolve"}
 
 
 def test_the_example_packs_are_in_the_folder_given(tmp_path: Path) -> None:
