@@ -106,3 +106,30 @@ def replayed(records: list[dict[str, Any]], rules: Path | None = None) -> list[d
 def of_rule(decisions: list[dict[str, Any]], rule: str) -> list[tuple[str, str, int, str]]:
     """(kind, at, count, call id) of one rule's decisions."""
     return [(d["kind"], d["at"], d["count"], d["call_id"]) for d in decisions if d["rule"] == rule]
+
+
+TENANT_PACK = """\
+rules:
+  - id: tenantload.calls_per_minute
+    description: One tenant's calls in any minute, over all its caller IDs (a test pack, not shipped).
+    kind: threshold
+    measure: calls
+    key: tenant
+    window: {sliding: 60s}
+    thresholds: [{at: 40, kind: alert, severity: warning}]
+    hysteresis: {clear_at: 5, clear_after: 2m}
+    source: tests/threshold_fixtures.py
+"""
+TENANT_CLIS = ("+33184884200", "+33184884201", "+33184884202")
+
+
+def tenant_records() -> list[dict[str, Any]]:
+    """48 calls of tenant acme in 48 s over three caller IDs (the alert at the 40th), then one a minute for
+    five minutes (cleared two minutes after the first), and calls of another tenant that never count."""
+    out = [_call("ten", i, TENANT_CLIS[i % 3], T0 + timedelta(seconds=i), f"+3363{i:07d}", tenant="acme")
+           for i in range(48)]
+    out += [_call("ten", 100 + i, TENANT_CLIS[i % 3], T0 + timedelta(minutes=2 + i), f"+3364{i:07d}",
+                  tenant="acme") for i in range(5)]
+    out += [_call("ten", 200 + i, TENANT_CLIS[0], T0 + timedelta(seconds=i), f"+3365{i:07d}", tenant="other")
+            for i in range(20)]
+    return out
