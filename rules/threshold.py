@@ -3,7 +3,7 @@ with levels, as one row of OpenSIPS fraud_detection's table or one CGRateS StatS
 
 A pack row with `kind: threshold` and a `measure:` is a whole rule: no code. This module reads such a row
 (`parse`, every field checked, errors naming the field), says it in one sentence (`explain`), and is its
-check (`measured`): it filters the call (`filter`, `active`), counts it in the key's `Tally`
+check (`measure`): it filters the call (`filter`, `active`), counts it in the key's `Tally`
 (rules/tally.py) and reports the measure as a `Finding` carrying a `Reading`. The engine applies the
 emission policy: on a calendar window (`local_day`, `utc_day`, `days: N`) an alert once per window and a
 block until the window ends, as `fr.daily_limit` always did (it is now a row of this kind plus a small check
@@ -102,19 +102,15 @@ class Spec:
     cap: int = 1  # distinct destinations kept: one more than the highest level compared with
     block_at: float | None = None
     call_direction: str = "outbound"
+    horizon: float = 0.0  # how long after a key's last call its tally may still matter (set by `parse`)
 
     @property
     def below(self) -> bool:
         return self.direction == "below"
 
-    @property
-    def horizon(self) -> float:
-        """How long after a key's last call its tally may still matter."""
-        return self.seconds + max(self.clear_after, self.min_sleep) + 7200.0
-
 
 class Reading(NamedTuple):
-    """What `measured` found besides the Finding's value: the engine's emission policy reads it."""
+    """What `measure` found besides the Finding's value: the engine's emission policy reads it."""
 
     tally: Tally
     defined: bool  # the measure is defined and min_calls is met
@@ -298,6 +294,8 @@ def parse(entry: Mapping[str, Any], thresholds: tuple[Threshold, ...], timezone:
             raise ValueError(f"field forecast_over: expected a whole number of minutes, got {entry['forecast_over']!r}")
         options["forecast_over"] = over
     del timezone  # the calendar windows' zone is the Rule's, read through `Call.window`
+    pauses = max(options.get("clear_after", 0.0), options.get("min_sleep", 0.0))
+    options["horizon"] = options["seconds"] + pauses + 7200.0
     return Spec(**options)
 
 
@@ -342,7 +340,7 @@ def declared_spec(rule: Rule) -> RuleSpec:
     keyed = threshold_key if spec.key in ("tenant", "campaign") else None
     needs = tuple(name for name in ("tenant", "campaign", "purpose")
                   if name == spec.key or any(c[0] == name for c in spec.filter))
-    return RuleSpec(rule.id, "threshold", measured, (rule.window,), direction=spec.call_direction,
+    return RuleSpec(rule.id, "threshold", measure, (rule.window,), direction=spec.call_direction,
                     inventory="optional", lifted_by=frozenset({"time", "operator"}), needs=needs, keyed=keyed)
 
 
@@ -380,11 +378,6 @@ def destination_hash(call: Call) -> str:
     """A keyed 64-bit hash of the called number: all a tally holds of it."""
     raw = strip_separators(call.cdr.destination).encode("utf-8", "surrogatepass")
     return hashlib.blake2b(raw, digest_size=8, key=call.hash_key).hexdigest()
-
-
-def measured(call: Call, rule: Rule) -> Finding | None:
-    """A threshold rule declared in a pack: count the call in its key's tally and report the measure."""
-    return measure(call, rule)
 
 
 def measure(call: Call, rule: Rule, words: Callable[[float, int, Threshold | None], str] | None = None,
@@ -427,6 +420,9 @@ def measure(call: Call, rule: Rule, words: Callable[[float, int, Threshold | Non
     eta = None
     if spec.forecast and defined and window is not None:
         eta = _forecast(spec, tally, now, value, window)
+    if (eta is None and not usage and not tally.active
+            and not (defined and crossed(spec.below, value, rule.thresholds[0].at))):
+        return None  # below every level, nothing in force to clear, no forecast: no decision can follow
     reading = Reading(tally, defined, spec.below, spec.sliding, int(calls), eta)
     count = int(calls) if spec.measure in RATIOS or spec.share else int(value)
     subject = call.subject
