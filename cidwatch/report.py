@@ -32,8 +32,8 @@ from matplotlib.patches import Patch
 from cidwatch.replay import SUMMARY_ZONE, ReplayResult, daily_frame
 from rules.numbers import classify
 from rules.pack import PackFile, pack_files
-from rules.registry import registry
 from rules.risk import DEFAULT_CONFIG, FACTORS, RiskConfig, RiskScore
+from rules.threshold import spec_of
 
 REPORT_NAME = "report.html"
 TOP_CLIS = 8  # small multiples in the daily-volume plot
@@ -357,7 +357,7 @@ def jurisdiction_section(pack: PackFile, result: ReplayResult, decisions: pd.Dat
                      rule.source])
     lacking = [f"{name}: {result.counts[f'lacking {name}']} of {result.counts['outbound_judged']} outbound calls "
                "lacked it, and these rules did not judge them"
-               for name in sorted({need for rule in pack.rules for need in registry()[rule.id].needs})
+               for name in sorted({need for rule in pack.rules for need in spec_of(rule).needs})
                if result.counts["outbound_judged"]]
     return "\n".join([
         f"<h2>Jurisdiction pack {e(pack.name)} ({e(pack.jurisdiction)})</h2>",

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rules.cdr import CdrError, zone
 from rules.numbers import strip_separators
-from rules.registry import Finding, RuleSpec
+from rules.registry import Finding, RuleSpec, registry
 from rules.tally import Tally
 from rules.window import Window
 
@@ -332,6 +332,11 @@ def _hysteresis(raw: Any, sliding: bool, thresholds: tuple[Threshold, ...], belo
             options[field] = duration(raw[name], f"hysteresis.{name}")
     if "block_for" in options and not blocks:
         raise ValueError("field hysteresis.for: how long a block lasts, and no level is a block")
+
+
+def spec_of(rule: Rule) -> RuleSpec:
+    """A rule's registry entry: its check's, or for a rule declared wholly in a pack, the threshold kind's."""
+    return registry().get(rule.id) or declared_spec(rule)
 
 
 def declared_spec(rule: Rule) -> RuleSpec:
