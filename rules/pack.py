@@ -151,6 +151,10 @@ def _rule(entry: Any, where: str) -> Rule:
     if spec is None and not measured:
         raise PackError(f"{where}: field id: unknown rule {rule_id!r}; known: {', '.join(specs)} "
                         "(or declare a threshold rule: kind threshold with a measure)")
+    if spec is None and rule_id.split(".", 1)[0] in {known.split(".", 1)[0] for known in specs}:
+        # A typo of a registered id (fr.daily_limits) must not quietly become a rule of its own.
+        raise PackError(f"{where}: field id: unknown rule {rule_id!r}; known: {', '.join(specs)} (a rule declared "
+                        f"in YAML alone takes a prefix of its own, not {rule_id.split('.', 1)[0]!r})")
     if spec is None and not DECLARED_ID.match(rule_id):
         raise PackError(f"{where}: field id: a declared rule's id is PREFIX.NAME in lower case, got {rule_id!r}")
     if spec is not None and kind != spec.kind:
