@@ -10,7 +10,7 @@ from pathlib import Path
 from cidwatch.cli import CliError
 from rules.pack import PACKS_DIR, PackError, Rule, load_pack_file, load_packs
 from rules.registry import registry
-from rules.threshold import Spec, explain
+from rules.threshold import Spec, explain, span_text
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,7 +45,10 @@ def list_rules(args: argparse.Namespace) -> int:
         else:
             level = f"{rule.kind} {rule.severity}"
         zone = f" ({rule.timezone})" if rule.window in ("local_day", "days") else ""
-        print(f"{rule.id:<26} {level:<46} window {rule.window}{zone}")
+        window = rule.window
+        if isinstance(rule.config, Spec) and rule.window in ("sliding", "days"):
+            window = f"sliding {span_text(rule.config.seconds)}" if rule.config.sliding else f"{rule.config.span} days"
+        print(f"{rule.id:<26} {level:<46} window {window}{zone}")
         print(f"{'':<26} {rule.description}")
         print(f"{'':<26} source: {rule.source}")
     return 0
