@@ -414,6 +414,14 @@ class Measured:
         return ", ".join(parts)
 
 
+def judged_topic_of(tree: Path, prefix: str) -> str:
+    """Where a revision's worker judges CDRs: since cca0530 on `cdr` itself when the record's partition owns
+    its subject (`partition_of` in streams/app.py; the bench keys records by subject, so all of them);
+    before that on `cdr.by-subject`, after a forward."""
+    app = (tree / "streams" / "app.py").read_text(encoding="utf-8")
+    return f"{prefix}cdr" if "def partition_of(" in app else f"{prefix}cdr.by-subject"
+
+
 @dataclass
 class Target:
     """What one measurement runs: its processes, its group, and where its CDRs are judged."""
@@ -580,7 +588,7 @@ def main() -> None:
         if args.workers > 1:
             run(current(f"w{args.workers}.", f"worker x{args.workers}", args.workers))
         if base_tree is not None:
-            run(Target(f"worker x1 {args.baseline}", "base.", "base.cidwatch", "base.cdr.by-subject",
+            run(Target(f"worker x1 {args.baseline}", "base.", "base.cidwatch", judged_topic_of(base_tree, "base."),
                        ("base.cdr", "base.cdr.by-subject"), baseline_worker))
         run(Target("no-op Faust agent (after)", "noop-2", "noop-2", "w1.cdr", ("w1.cdr",), noop("noop-2"),
                    counts_messages=False))

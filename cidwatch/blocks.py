@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cidwatch.cli import CliError
+from cidwatch.kafka_options import add_kafka_arguments, kafka_settings
 from cidwatch.produce import make_producer
 from cidwatch.tail import assign_all, make_consumer
 from rules.decision import cleared_message, unblock_of
@@ -160,11 +161,12 @@ def _add_list(actions: argparse._SubParsersAction) -> None:
     parser.add_argument("--rule", metavar="R", help="only this rule's blocks")
     parser.add_argument("--json", action="store_true", help="a JSON array of {cli, tenant, rule, scope, since, "
                         "until, message, runbook, decision_id}")
+    add_kafka_arguments(parser)
     parser.set_defaults(func=_cmd_list)
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    blocks = current_blocks(Settings.from_env()).select(args.tenant, args.rule)
+    blocks = current_blocks(kafka_settings(args)).select(args.tenant, args.rule)
     if args.json:
         print(json.dumps([describe_block(block) for block in blocks], ensure_ascii=False, indent=1))
     else:
@@ -186,6 +188,7 @@ def _add_clear(actions: argparse._SubParsersAction) -> None:
     parser.add_argument("--reason", metavar="TEXT", help="why: recorded in the unblock decision's message")
     parser.add_argument("--by", metavar="NAME", default=None,
                         help="who clears it, recorded in the unblock decision (default: your login name)")
+    add_kafka_arguments(parser)
     parser.set_defaults(func=_cmd_clear)
 
 
@@ -228,7 +231,7 @@ def _login() -> str:
 
 
 def _cmd_clear(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
+    settings = kafka_settings(args)
     reason = " ".join(args.reason.split()) if args.reason else None
     unblocks = clear(settings, args.caller_id, args.rule, datetime.now(UTC), args.by or _login(), reason)
     for unblock in unblocks:

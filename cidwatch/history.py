@@ -17,6 +17,7 @@ from typing import Any
 
 from cidwatch.blocks import read_records
 from cidwatch.cli import CliError
+from cidwatch.kafka_options import add_kafka_arguments, kafka_settings
 from cidwatch.tail import format_decision
 from rules.numbers import classify
 from streams.settings import Settings
@@ -80,11 +81,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--from", dest="folder", type=Path, metavar="DIR",
                         help="a replay output folder (its decisions.jsonl) instead of the decisions topic")
     parser.add_argument("--json", action="store_true", help="one JSON decision per line, as written")
+    add_kafka_arguments(parser)
     parser.set_defaults(func=_cmd_history)
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
-    source = from_folder(args.folder) if args.folder else from_topic(Settings.from_env(), args.caller_id)
+    source = from_folder(args.folder) if args.folder else from_topic(kafka_settings(args), args.caller_id)
     found = history(source, args.caller_id)
     for decision in found:
         print(json.dumps(decision, ensure_ascii=False) if args.json else format_decision(decision))

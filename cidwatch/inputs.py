@@ -76,10 +76,17 @@ def canonical_kind(path: Path) -> str:
     raise InputError(f"{path}: unknown file type {suffix!r}; expected .jsonl, .csv or .parquet")
 
 
-def read_canonical(path: Path) -> Iterator[RawRecord]:
-    """Records of one canonical file, chosen by extension."""
+def require_file(path: Path) -> None:
+    """Raise InputError when `path` is not a file: missing, or a directory (name the files instead)."""
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, not a file; name the files in it (for example {path}/*.jsonl)")
     if not path.is_file():
         raise InputError(f"{path}: no such file")
+
+
+def read_canonical(path: Path) -> Iterator[RawRecord]:
+    """Records of one canonical file, chosen by extension."""
+    require_file(path)
     kind = canonical_kind(path)
     if kind == "jsonl":
         yield from _read_jsonl(path)

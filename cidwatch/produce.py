@@ -32,10 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from cidwatch.cli import CliError
-from cidwatch.inputs import is_gzip, open_bytes
+from cidwatch.inputs import InputError, is_gzip, open_bytes, require_file
+from cidwatch.kafka_options import add_kafka_arguments, kafka_settings
 from rules.cdr import parse_json
 from rules.numbers import subject_of
+from streams.connection import kafka_producer
 from streams.settings import Settings
+from streams.topics import require_topics
 
 Record = tuple[bytes | None, bytes]
 SHOWN_SKIPS = 5  # skipped lines named in the summary
@@ -205,16 +208,8 @@ class RateLimiter:
 
 
 def make_producer(settings: Settings) -> Any:
-    """A KafkaProducer for the configured broker, with a user-facing error when it is down."""
-    from kafka import KafkaProducer
-    from kafka.errors import KafkaError
-
-    try:
-        return KafkaProducer(bootstrap_servers=settings.bootstrap_servers, client_id="cidwatch-produce",
-                             acks="all", linger_ms=10)
-    except KafkaError as exc:
-        raise CliError(f"cannot reach the Kafka broker at {settings.bootstrap_servers} ({exc}); "
-                       "start one with `cidwatch broker start` or set CIDWATCH_BROKER") from exc
+    """A KafkaProducer for the configured broker (acks=all), with a one-line error when it cannot be used."""
+    return kafka_producer(settings, "cidwatch-produce", linger_ms=10)
 
 
 def produce_records(settings: Settings, records: Iterable[Record | Line], rate: float = 0,
@@ -242,6 +237,7 @@ def send_lines(settings: Settings, lines: Iterable[Line], rate: float = 0, progr
     skipped: list[tuple[int, str, str]] = []  # (position in the input, where, why): reported in input order
     failures: list[tuple[int, str, BaseException]] = []
     limiter = RateLimiter(rate)
+    require_topics(settings, [topic])  # a producer would wait for a missing topic, then fail each send
     producer = make_producer(settings)
     handed = 0
     try:
@@ -296,6 +292,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="input format: canonical (default) or an adapter name (asterisk, freeswitch-csv, "
                         "freeswitch-json, connect-ctr, twilio, kamailio-acc); converted before producing")
     parser.add_argument("--profile", type=Path, metavar="FILE", help="adapter profile (YAML)")
+    add_kafka_arguments(parser)
     parser.set_defaults(func=_cmd_produce)
 
 
@@ -308,8 +305,8 @@ def converted_records(paths: list[Path], fmt: str, profile_path: Path | None) ->
         raise CliError(f"--format: unknown format {fmt!r}; known: canonical, {', '.join(adapters.FORMATS)}")
     try:
         profile = adapters.load_profile(profile_path)
-    except (OSError, ValueError) as exc:
-        raise CliError(f"{profile_path}: {exc}") from exc
+    except ValueError as exc:  # ProfileError: its message names the file already
+        raise CliError(str(exc)) from exc
     for path in paths:
         try:
             items = list(adapters.read_source(path, fmt, profile))
@@ -327,11 +324,13 @@ def _cmd_produce(args: argparse.Namespace) -> int:
     if args.rate < 0:
         raise CliError("--rate must be 0 (unlimited) or more")
     for path in args.files:
-        if not path.is_file():
-            raise CliError(f"{path}: no such file")
+        try:
+            require_file(path)
+        except InputError as exc:
+            raise CliError(str(exc)) from exc
         if args.format == "canonical" and path.suffix.lower() not in READERS:
             read_canonical_file(path)  # raises the unsupported-type error
-    settings = Settings.from_env()
+    settings = kafka_settings(args)
     if args.format == "canonical":
         lines = chain.from_iterable(read_canonical_file(path) for path in args.files)
     else:

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from datetime import tzinfo
 from pathlib import Path
 
 from cidwatch.cli import CliError
-from cidwatch.inputs import InputError, RawRecord
+from cidwatch.inputs import InputError, RawRecord, require_file
 from cidwatch.replay import canonical_records, replay, replay_files, summary_lines, write_outputs
 from rules.cdr import CdrError, zone
 from rules.engine import Engine
 from rules.inventory import Inventory, InventoryError, load_inventory
 from rules.pack import PackError, RulePack, load_packs
+
+# The README's worked example ships in the package (make_examples.py writes it), so an installed
+# `cidwatch replay --example` runs it without a checkout.
+EXAMPLES = Path(__file__).parent / "examples"
+EXAMPLE_CDRS, EXAMPLE_INVENTORY = EXAMPLES / "cdrs.jsonl", EXAMPLES / "inventory.yaml"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,7 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run the rule engine over CDR files, in started_at order, and write DIR/decisions.jsonl, "
         "DIR/rejects.jsonl and DIR/summary.csv.",
     )
-    parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="CDR files (.jsonl, .csv, .parquet)")
+    parser.add_argument("inputs", nargs="*", type=Path, metavar="INPUT", help="CDR files (.jsonl, .csv, .parquet)")
+    parser.add_argument("--example", action="store_true",
+                        help="replay the example shipped with cidwatch (a day of traffic tripping the rules), with "
+                        "its inventory unless --inventory is given; prints where both files are")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
     add_engine_arguments(parser)
     parser.add_argument("--assume-tz", metavar="TZ", help="IANA zone for timestamps written without an offset")
@@ -86,11 +95,33 @@ def assume_zone(name: str | None) -> tzinfo | None:
         raise CliError(f"--assume-tz: {exc.reason}") from exc
 
 
+def writable_folder(out: Path) -> None:
+    """Create `--out` (and its parents) and make sure files can be written in it, before a replay that may
+    take minutes: a folder that cannot be written is one line now, not a traceback at the end."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise CliError(f"--out {out}: cannot write there: {exc.strerror or exc}") from exc
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.example:
+        if args.inputs:
+            raise CliError("--example replays the shipped example: give no INPUT with it")
+        args.inputs = [EXAMPLE_CDRS]
+        args.inventory = args.inventory or EXAMPLE_INVENTORY
+        print(f"example: {EXAMPLE_CDRS} (inventory {args.inventory})")
+    elif not args.inputs:
+        raise CliError("replay needs an INPUT file (or --example)")
     engine = build_engine(args)
-    for path in args.inputs:
-        if not path.is_file():
-            raise CliError(f"{path}: no such file")
+    try:
+        for path in args.inputs:
+            require_file(path)
+    except InputError as exc:
+        raise CliError(str(exc)) from exc
+    writable_folder(args.out)
     skipped: Counter[str] = Counter()
     assume_tz = assume_zone(args.assume_tz)
     try:  # records are read as the replay goes: memory follows its state, not the input's size
@@ -122,8 +153,8 @@ def source_records(paths: list[Path], fmt: str, profile_path: Path | None,
 
     try:
         profile = adapters.load_profile(profile_path)
-    except (OSError, ValueError) as exc:
-        raise CliError(f"{profile_path}: {exc}") from exc
+    except ValueError as exc:  # ProfileError: its message names the file already
+        raise CliError(str(exc)) from exc
     for path in paths:
         name = fmt
         if fmt == "auto":

@@ -7,23 +7,29 @@ consumer joins no group, so tailing never steals partitions from a worker or com
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from cidwatch.cli import CliError
+from cidwatch.kafka_options import add_kafka_arguments, kafka_settings
+from streams.connection import kafka_consumer
 from streams.settings import Settings
 
 TAIL_TOPICS = ("decisions", "alerts", "blocks", "dlq")
 DECISION_COLUMNS = ("at", "kind", "rule", "caller_id", "message")
+SHOWN_BYTES = 300  # of a dead-lettered record, on its line
 
 
 # --- formatting -------------------------------------------------------------------------------
 
 
-def format_record(topic: str, key: bytes | None, value: bytes | None) -> str:
-    """One line for one record of a tailed topic; never raises on odd input."""
+def format_record(topic: str, key: bytes | None, value: bytes | None, timestamp_ms: int | None = None) -> str:
+    """One line for one record of a tailed topic; never raises on odd input. `timestamp_ms` (the
+    record's Kafka timestamp) is the time shown for a dead letter: when it was dead-lettered."""
     if value is None:
         return f"-  tombstone  {_text(key)}  (key deleted: not blocked)"
     try:
@@ -32,7 +38,7 @@ def format_record(topic: str, key: bytes | None, value: bytes | None) -> str:
         return f"-  unreadable  {_text(key)}  {value[:200]!r}"
     if not isinstance(data, dict):
         return f"-  unreadable  {_text(key)}  {value[:200]!r}"
-    return format_dlq(data) if topic == "dlq" else format_decision(data)
+    return format_dlq(data, timestamp_ms) if topic == "dlq" else format_decision(data)
 
 
 def format_decision(data: dict[str, Any]) -> str:
@@ -40,17 +46,29 @@ def format_decision(data: dict[str, Any]) -> str:
     return "  ".join(_field(data.get(name)) for name in DECISION_COLUMNS)
 
 
-def format_dlq(data: dict[str, Any]) -> str:
-    """`at  reason  topic/partition@offset  record`: why a record was dead-lettered and where from."""
-    source = data.get("source") if isinstance(data.get("source"), dict) else data
-    topic = source.get("topic", data.get("source_topic"))
-    partition = source.get("partition", data.get("source_partition"))
-    offset = source.get("offset", data.get("source_offset"))
-    where = f"{_field(topic)}/{_field(partition)}@{_field(offset)}"
-    reason = data.get("reason") or data.get("error")
-    record = data.get("record", data.get("value"))
-    shown = record if isinstance(record, str) else json.dumps(record, ensure_ascii=False)
-    return "  ".join((_field(data.get("at")), _field(reason), where, _field(shown)[:200]))
+def format_dlq(data: dict[str, Any], timestamp_ms: int | None = None) -> str:
+    """`at  class: reason  field  topic/partition@offset  record`: when and why a record was
+    dead-lettered, which field, where it came from, and the record itself as it arrived (its bytes
+    decoded from the dead letter's base64; an oversized one's first bytes, its length and SHA-256)."""
+    source = data.get("source") if isinstance(data.get("source"), dict) else {}
+    where = f"{_field(source.get('topic'))}/{_field(source.get('partition'))}@{_field(source.get('offset'))}"
+    at = (datetime.fromtimestamp(timestamp_ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+          if isinstance(timestamp_ms, int) and timestamp_ms >= 0 else "-")
+    reason = ": ".join(str(part) for part in (data.get("error_class"), data.get("reason")) if part)
+    return "  ".join((at, _field(reason), _field(data.get("field")), where, _original(data)))
+
+
+def _original(data: dict[str, Any]) -> str:
+    """The dead-lettered record's bytes as text (invalid UTF-8 escaped), cut at SHOWN_BYTES."""
+    try:
+        raw = base64.b64decode(str(data.get("value_b64") or ""), validate=True)
+    except ValueError:
+        return "(record not readable from the dead letter)"
+    text = raw[:SHOWN_BYTES].decode("utf-8", errors="backslashreplace").replace("\n", "\\n").replace("\r", "\\r")
+    length = data.get("value_length")
+    if isinstance(length, int) and length > SHOWN_BYTES:
+        text += f" ... ({length} bytes" + (f", sha256 {data['value_sha256']}" if data.get("value_sha256") else "") + ")"
+    return text or "(empty)"
 
 
 def _field(value: Any) -> str:
@@ -68,15 +86,7 @@ def _text(key: bytes | None) -> str:
 
 def make_consumer(settings: Settings, client_id: str) -> Any:
     """A group-less KafkaConsumer (manual assignment, no commits) for the configured broker."""
-    from kafka import KafkaConsumer
-    from kafka.errors import KafkaError
-
-    try:
-        return KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, client_id=client_id,
-                             group_id=None, enable_auto_commit=False)
-    except KafkaError as exc:
-        raise CliError(f"cannot reach the Kafka broker at {settings.bootstrap_servers} ({exc}); "
-                       "start one with `cidwatch broker start` or set CIDWATCH_BROKER") from exc
+    return kafka_consumer(settings, client_id, group_id=None, enable_auto_commit=False)
 
 
 def assign_all(consumer: Any, topic: str) -> list[Any]:
@@ -130,7 +140,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "tail", help="print the records of an output topic, one readable line each",
         description="Follow an output topic (broker: env CIDWATCH_BROKER, prefix: env CIDWATCH_TOPIC_PREFIX). "
                     "Decisions, alerts, blocks: at  kind  rule  caller_id  message. "
-                    "DLQ: at  reason  topic/partition@offset  record.")
+                    "DLQ: at  class: reason  field  topic/partition@offset  record (the record as it arrived).")
     parser.add_argument("topic", nargs="?", default="decisions", choices=TAIL_TOPICS,
                         help="which topic (default decisions)")
     parser.add_argument("--from-beginning", action="store_true",
@@ -138,11 +148,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max", type=int, default=None, metavar="N", help="stop after N records")
     parser.add_argument("--timeout", type=float, default=None, metavar="S",
                         help="stop after S seconds without a new record (default: follow until Ctrl-C)")
+    add_kafka_arguments(parser)
     parser.set_defaults(func=_cmd_tail)
 
 
 def _cmd_tail(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
+    settings = kafka_settings(args)
     for record in follow(settings, settings.topic(args.topic), args.from_beginning, args.max, args.timeout):
-        print(format_record(args.topic, record.key, record.value), flush=True)
+        print(format_record(args.topic, record.key, record.value, record.timestamp), flush=True)
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from streams.settings import Settings
+from cidwatch.kafka_options import add_kafka_arguments, kafka_settings
 from streams.topics import create_topics
 
 
@@ -20,14 +20,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "inventory are compacted; inventory has one partition.")
     create.add_argument("--partitions", type=int, default=8,
                         help="partitions per topic (default 8; inventory always has 1)")
+    add_kafka_arguments(create, replication=True)
     create.set_defaults(func=_cmd_create)
 
 
 def _cmd_create(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
+    settings = kafka_settings(args)
     result = create_topics(settings, partitions=args.partitions)
     for name in result.created:
-        print(f"created  {name}")
+        print(f"created  {name}  ({result.replication} replica(s))")
     for name in result.existing:
         print(f"exists   {name}")
     return 0

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 from cidwatch.cli import CliError
+from cidwatch.kafka_options import add_kafka_arguments, kafka_settings
 from rules.inventory import InventoryError
 from rules.pack import PackError
 from streams.config import STORES, WorkerConfig
-from streams.settings import Settings
 
 DEFAULTS = WorkerConfig()
 
@@ -98,6 +98,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(env CIDWATCH_FAUST_METRICS)")
     add("--loglevel", default=_env("CIDWATCH_LOGLEVEL", d.loglevel),
         help=f"debug, info, warning (env CIDWATCH_LOGLEVEL, default {d.loglevel})")
+    add_kafka_arguments(parser, replication=True)
     parser.set_defaults(func=run)
 
 
@@ -105,7 +106,7 @@ def config_from_args(args: argparse.Namespace) -> WorkerConfig:
     formats = list(args.input_format) or [f for f in (os.environ.get("CIDWATCH_INPUT_FORMATS") or "").split(",")
                                           if f]
     return WorkerConfig(
-        settings=Settings.from_env(), inventory=args.inventory, rules=args.rules, workdir=Path(args.workdir),
+        settings=kafka_settings(args), inventory=args.inventory, rules=args.rules, workdir=Path(args.workdir),
         web_port=int(args.web_port), web_host=args.web_host, store=args.store, partitions=int(args.partitions),
         default_region=args.default_region, max_record_bytes=int(args.max_record_bytes),
         dedup_hours=float(args.dedup_hours), hash_key=args.hash_key or "", tick_seconds=float(args.tick),

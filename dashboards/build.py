@@ -3,7 +3,13 @@
 Why code: the PromQL lives next to the metric names it depends on (streams/metrics.py), reviews see
 query changes as diffs, and tests can run every panel's query against a real Prometheus
 (`panel_queries`). The generated JSON is committed under dashboards/generated/ for Grafana's file
-provisioning; tests/test_dashboards.py fails when it is stale. Regenerate: `cidwatch dashboards build`.
+provisioning (and ships in the wheel, for `cidwatch dashboards push`); tests/test_dashboards.py fails when it
+is stale. Regenerate: `cidwatch dashboards build --out dashboards/generated`.
+
+Tenants: every panel of Delivery, Spam-label risk and Compliance selects `tenant=~"$tenant"` on every
+metric it reads (tests/test_obs_harness.py runs each with one tenant selected against a real
+Prometheus). Pipeline is the workers' dashboard: records before they are parsed, partitions, group
+rebalances and scrape targets belong to no tenant, so it has no Tenant filter.
 """
 
 from __future__ import annotations
@@ -21,8 +27,10 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models.dashboard import (
     DashboardCursorSync,
+    DashboardLinkType,
     DataSourceRef,
     DataTransformerConfig,
+    DynamicConfigValue,
     Threshold,
     ThresholdsMode,
     VariableOption,
@@ -42,7 +50,10 @@ DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
 TAGS = ["cidwatch"]
 TENANT = 'tenant=~"$tenant"'
 CLI = 'caller_id=~"$caller_id"'
+RULE = 'rule=~"$rule"'
 RATE = "[$__rate_interval]"
+RANGE = "[$__range]"
+RUNBOOK = "${runbook_base}/docs/runbooks/"  # + rule id + ".md"
 
 PanelBuilder = Any  # the SDK's per-type panel builders share no base class beyond Builder[Panel]
 
@@ -104,17 +115,62 @@ def graph(title: str, description: str, targets: Sequence[prom.Dataquery], unit:
     return panel
 
 
+def runbook_variable() -> db.TextBoxVariable:
+    """Where runbooks are read: the repository's web URL (as `--runbook-base-url` for the worker), set
+    once per Grafana; runbook links are `<it>/docs/runbooks/<rule>.md`."""
+    return (db.TextBoxVariable("runbook_base").label("Runbook base URL")
+            .description("The repository's web URL, e.g. https://git.example.com/org/cidwatch/blob/main "
+                         "(the worker's --runbook-base-url): runbook links are <it>/docs/runbooks/<rule>.md.")
+            .default_value(""))
+
+
+def runbook_link(title: str, rule: str) -> db.DashboardLink:
+    """A link to a rule's runbook; `rule` may be a Grafana field reference like `${__field.labels.rule}`."""
+    return (db.DashboardLink(title).type(DashboardLinkType.LINK).url(f"{RUNBOOK}{rule}.md")
+            .target_blank(True).tooltip("What this rule means and what to do"))
+
+
+def runbooks_index() -> db.DashboardLink:
+    return (db.DashboardLink("Runbooks").type(DashboardLinkType.LINK).url("${runbook_base}/docs/runbooks/")
+            .target_blank(True).icon("doc"))
+
+
+def dashboard_links() -> db.DashboardLink:
+    """The other cidwatch dashboards (by tag), keeping the time range and the filters."""
+    return (db.DashboardLink("cidwatch").type(DashboardLinkType.DASHBOARDS).tags(TAGS).as_dropdown(False)
+            .include_vars(True).keep_time(True))
+
+
+# Grafana's Prometheus annotation fields the SDK's AnnotationQuery does not model; added in `to_dict`.
+ANNOTATION_OPTIONS = {"step": "1m", "titleFormat": "{{rule}} {{kind}}", "tagKeys": "rule,kind,tenant",
+                      "textFormat": "{{rule}} {{kind}} for tenant {{tenant}}", "useValueForTime": False}
+ANNOTATION_COLORS = {"block": "red", "unblock": "green"}
+
+
+def decision_annotations(selector: str) -> list[db.AnnotationQuery]:
+    """Block and unblock decisions as annotations: each step where some were decided, by rule and tenant."""
+    return [
+        db.AnnotationQuery().name(f"{kind.capitalize()}s").datasource(DATASOURCE).enable(True)
+        .icon_color(color).expr(f'sum by (rule, kind, tenant) (increase(cidwatch_decisions_total'
+                                f'{{kind="{kind}", {selector}}}[1m])) > 0')
+        for kind, color in ANNOTATION_COLORS.items()
+    ]
+
+
 def with_ids(panels: Iterable[PanelBuilder]) -> list[PanelBuilder]:
     """Stable panel ids in reading order: Grafana links and tests refer to them."""
     return [panel.id(index) for index, panel in enumerate(panels, start=1)]
 
 
 def dashboard(uid: str, title: str, description: str, variables: Sequence[Any],
-              panels: Iterable[PanelBuilder]) -> db.Dashboard:
+              panels: Iterable[PanelBuilder], annotations: Sequence[db.AnnotationQuery] = ()) -> db.Dashboard:
     builder = (db.Dashboard(title).uid(uid).description(description).tags(TAGS)
                .time("now-6h", "now").timezone("browser").refresh("30s")
-               .tooltip(DashboardCursorSync.CROSSHAIR).editable())
-    for variable in [datasource_variable(), *variables]:
+               .tooltip(DashboardCursorSync.CROSSHAIR).editable()
+               .links([dashboard_links(), runbooks_index()]))
+    for annotation in annotations:
+        builder = builder.annotation(annotation)
+    for variable in [datasource_variable(), *variables, runbook_variable()]:
         builder = builder.with_variable(variable)
     for panel in with_ids(panels):
         builder = builder.with_panel(panel)
@@ -137,7 +193,8 @@ def delivery() -> db.Dashboard:
         graph("Answer rate by CLI (lowest 20)",
               "Answered share of each caller ID's calls over its rolling 24 h; a low answer rate raises "
               "spam-label risk.",
-              [query(f"bottomk(20, max by (caller_id) (cidwatch_cli_answer_ratio{{{CLI}}}))", "{{caller_id}}")],
+              [query(f"bottomk(20, max by (caller_id) (cidwatch_cli_answer_ratio{{{TENANT}, {CLI}}}))",
+                     "{{caller_id}}")],
               "percentunit"),
         graph("Average talk time", "Mean talk time of answered calls.",
               [query(f"sum by (direction) (rate(cidwatch_call_talk_time_seconds_sum{{{TENANT}}}{RATE}))"
@@ -154,10 +211,15 @@ def delivery() -> db.Dashboard:
     ]
     return dashboard(
         "cidwatch-delivery", "cidwatch / Delivery", "Is outbound traffic getting through?",
-        [label_variable("tenant", "Tenant", "cidwatch_calls_total"),
-         label_variable("caller_id", "Caller ID", f"cidwatch_cli_calls_today{{{TENANT}}}")],
-        panels,
+        tenant_variables(),
+        panels, decision_annotations(TENANT),
     )
+
+
+def tenant_variables() -> list[db.QueryVariable]:
+    """Tenant (every tenant that called), then the caller IDs of the chosen tenants."""
+    return [label_variable("tenant", "Tenant", "cidwatch_calls_total"),
+            label_variable("caller_id", "Caller ID", f"cidwatch_cli_calls_today{{{TENANT}}}")]
 
 
 # --- the rules the panels quote: their shipped pack rows, never copies of their numbers ----------
@@ -189,7 +251,7 @@ def risk_steps() -> list[Threshold]:
 
 def riskiest_table() -> table.Panel:
     """Top 20 by score, one column per factor: queries merged on caller_id, renamed by `organize`."""
-    top = f"topk(20, max by (caller_id) (cidwatch_cli_spam_risk_score{{{CLI}}}))"
+    top = f"topk(20, max by (caller_id) (cidwatch_cli_spam_risk_score{{{TENANT}, {CLI}}}))"
     panel = (table.Panel().title("Riskiest CLIs").datasource(DATASOURCE).span(24).height(10)
              .description("Spam-label risk score (0-100) and the points each factor adds; a heuristic from "
                           "public guidance, not the analytics engines' model (docs/spam-risk.md).")
@@ -198,7 +260,7 @@ def riskiest_table() -> table.Panel:
              .with_target(query(top, ref="score", instant=True, table_format=True)))
     renames = {"Value #score": "score"}
     for factor in FACTORS:
-        expr = (f'max by (caller_id) (cidwatch_cli_spam_risk_factor{{{CLI}, factor="{factor}"}})'
+        expr = (f'max by (caller_id) (cidwatch_cli_spam_risk_factor{{{TENANT}, {CLI}, factor="{factor}"}})'
                 f" and on (caller_id) {top}")
         panel = panel.with_target(query(expr, ref=factor, instant=True, table_format=True))
         renames[f"Value #{factor}"] = factor
@@ -215,12 +277,14 @@ def spam_risk() -> db.Dashboard:
         riskiest_table(),
         graph("Risk over time (top 10)", f"Spam-label risk score; rule {rule.id} warns at {warns:g} and pages at "
               f"{pages:g}.",
-              [query(f"topk(10, max by (caller_id) (cidwatch_cli_spam_risk_score{{{CLI}}}))", "{{caller_id}}")],
+              [query(f"topk(10, max by (caller_id) (cidwatch_cli_spam_risk_score{{{TENANT}, {CLI}}}))",
+                     "{{caller_id}}")],
               "none")
         .min(0).max(100).thresholds(thresholds(risk_steps()))
         .thresholds_style(cb.GraphThresholdsStyleConfig().mode(cm.GraphTresholdsStyleMode.DASHED)),
         graph("Short-call share (top 10)", "Share of answered calls under 6 s, rolling 24 h.",
-              [query(f"topk(10, max by (caller_id) (cidwatch_cli_short_call_ratio{{{CLI}}}))", "{{caller_id}}")],
+              [query(f"topk(10, max by (caller_id) (cidwatch_cli_short_call_ratio{{{TENANT}, {CLI}}}))",
+                     "{{caller_id}}")],
               "percentunit"),
         graph("Volume against 100/day (top 10)",
               "Calls in the caller ID's current day; vendor guidance: more than about 100 a day raises risk.",
@@ -231,9 +295,8 @@ def spam_risk() -> db.Dashboard:
     ]
     return dashboard(
         "cidwatch-spam-risk", "cidwatch / Spam-label risk", "Which caller IDs are heading for a spam label?",
-        [label_variable("tenant", "Tenant", "cidwatch_cli_calls_today"),
-         label_variable("caller_id", "Caller ID", f"cidwatch_cli_calls_today{{{TENANT}}}")],
-        panels,
+        tenant_variables(),
+        panels, decision_annotations(TENANT),
     )
 
 
@@ -241,43 +304,87 @@ def spam_risk() -> db.Dashboard:
 
 
 def french_quota() -> bargauge.Panel:
-    """Calls today of caller IDs under the French daily cap (French, not NPV), against that cap: the
-    French daily limit's block threshold, which the worker exports as the caller ID's daily cap."""
+    """Calls today of caller IDs under the French daily cap (French, not NPV: the only ones the worker
+    gives a daily cap), drawn against the cap the worker runs with: `cidwatch_rule_threshold` of the
+    rule's block, turned into the gauge's maximum by Grafana's "Config from query results"
+    (configFromData), so a changed pack draws without rebuilding the dashboard. Red from 100 % of it."""
     rule = shipped_rule(daily_limit)
-    warns, cap = threshold_at(rule, "alert", "warning"), threshold_at(rule, "block", "critical")
-    expr = (f"max by (caller_id) (cidwatch_cli_calls_today{{{TENANT}, {CLI}}})"
-            f" and on (caller_id) (cidwatch_cli_daily_cap == {cap:g})")
+    cap = f'max(cidwatch_rule_threshold{{rule="{rule.id}", kind="block"}})'
+    used = (f"max by (caller_id) (cidwatch_cli_calls_today{{{TENANT}, {CLI}}}"
+            f" and on (caller_id, tenant) cidwatch_cli_daily_cap{{{TENANT}, {CLI}}})")
     return (bargauge.Panel().title("French daily quota use per CLI").datasource(DATASOURCE).span(12).height(10)
             .description(f"Calls in the {rule.timezone} day of French non-NPV caller IDs against the operators' "
-                         f"{cap:g}-a-day cap (rule {rule.id}: warning at {warns:g}, block at {cap:g}).")
-            .with_target(query(expr, "{{caller_id}}", instant=True))
-            .min(0).max(cap).unit("none")
-            .thresholds(thresholds([Threshold(None, "green"), Threshold(warns, "orange"), Threshold(cap, "red")]))
+                         f"daily cap, read from the worker's rule pack (rule {rule.id}: its warning and block "
+                         "thresholds are cidwatch_rule_threshold).")
+            .with_target(query(used, "{{caller_id}}", instant=True))
+            .with_target(query(cap, "cap", ref="cap", instant=True))
+            .with_transformation(DataTransformerConfig(id_val="configFromData", options={
+                "configRefId": "cap", "mappings": [{"fieldName": "cap", "handlerKey": "max"}]}))
+            .min(0).unit("none")
+            .thresholds(db.ThresholdsConfig().mode(ThresholdsMode.PERCENTAGE).steps(
+                [Threshold(None, "green"), Threshold(100, "red")]))
+            .links([runbook_link(f"Runbook: {rule.id}", rule.id)])
             .display_mode(cm.BarGaugeDisplayMode.GRADIENT).orientation(cm.VizOrientation.HORIZONTAL)
             .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).values(False)))
 
 
+def blocks_table() -> table.Panel:
+    """One row per block in force: the caller ID, its tenant, the rule, the scope, since and until
+    (empty: until cleared). Two instant queries merged on their labels; a row links to its runbook."""
+    selector = f"{TENANT}, {RULE}, {CLI}"
+    by = "max by (caller_id, tenant, rule, scope)"
+    since = f"{by} (cidwatch_block_since_timestamp_seconds{{{selector}}}) * 1000"
+    until = f"{by} (cidwatch_block_until_timestamp_seconds{{{selector}}}) * 1000"
+    return (table.Panel().title("Blocks in force").datasource(DATASOURCE).span(24).height(10)
+            .description("Every block in force now (the newest, up to the worker's per-CLI limit: "
+                         "cidwatch_blocks_unlisted counts the rest). Dialers must not present these caller IDs "
+                         "(for the scope shown); `cidwatch blocks list` and the check API give the same list.")
+            .with_target(query(since, ref="since", instant=True, table_format=True))
+            .with_target(query(until, ref="until", instant=True, table_format=True))
+            .with_transformation(DataTransformerConfig(id_val="merge", options={}))
+            .with_transformation(DataTransformerConfig(id_val="organize", options={
+                "excludeByName": {"Time": True},
+                "renameByName": {"caller_id": "CLI", "Value #since": "since", "Value #until": "until"},
+                "indexByName": {"caller_id": 0, "tenant": 1, "rule": 2, "scope": 3, "Value #since": 4,
+                                "Value #until": 5}}))
+            .override_by_name("since", [DynamicConfigValue(id_val="unit", value="dateTimeAsIso")])
+            .override_by_name("until", [DynamicConfigValue(id_val="unit", value="dateTimeAsIso"),
+                                        DynamicConfigValue(id_val="noValue", value="until cleared")])
+            .override_by_name("rule", [DynamicConfigValue(id_val="links", value=[{
+                "title": "Runbook: ${__value.text}", "url": f"{RUNBOOK}${{__value.text}}.md",
+                "targetBlank": True}])])
+            .sort_by([cb.TableSortByFieldState().display_name("since").desc(True)]))
+
+
 def compliance() -> db.Dashboard:
-    rule = 'rule=~"$rule"'
+    selector = f"{RULE}, {TENANT}"
+    decisions = f"sum by (rule, kind) (increase(cidwatch_decisions_total{{{selector}}}"
+    rule_runbook = runbook_link("Runbook: ${__field.labels.rule}", "${__field.labels.rule}")
     panels = [
-        graph("Decisions by rule", "Alerts, blocks and unblocks emitted per second, by rule and kind.",
-              [query(f"sum by (rule, kind) (rate(cidwatch_decisions_total{{{rule}}}{RATE}))", "{{rule}} {{kind}}")],
-              "ops"),
+        bargauge.Panel().title("Decisions in range").datasource(DATASOURCE).span(12).height(8)
+        .description("Alerts, blocks and unblocks decided over the dashboard's time range, by rule and kind.")
+        .with_target(query(f"{decisions}{RANGE}))", "{{rule}} {{kind}}", instant=True))
+        .unit("none").decimals(0).data_links([rule_runbook])
+        .display_mode(cm.BarGaugeDisplayMode.BASIC).orientation(cm.VizOrientation.HORIZONTAL)
+        .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).values(False)),
+        graph("Decisions by rule", "Alerts, blocks and unblocks decided in each interval, by rule and kind "
+              "(the legend's total is the range's).",
+              [query(f"{decisions}[$__interval]))", "{{rule}} {{kind}}")], "none")
+        .draw_style(cm.GraphDrawStyle.BARS).fill_opacity(80).interval("1m").decimals(0)
+        .legend(legend_table(["sum", "max"])).data_links([rule_runbook]),
         stat.Panel().title("Active blocks").datasource(DATASOURCE).span(12).height(8)
         .description("Blocks in force now, by rule: dialers must not present these caller IDs.")
-        .with_target(query(f"sum by (rule) (cidwatch_active_blocks{{{rule}}})", "{{rule}}", instant=True))
-        .thresholds(thresholds([Threshold(None, "green"), Threshold(1, "red")]))
+        .with_target(query(f"sum by (rule) (cidwatch_active_blocks{{{selector}}})", "{{rule}}", instant=True))
+        .thresholds(thresholds([Threshold(None, "green"), Threshold(1, "red")])).no_value("0")
+        .data_links([rule_runbook])
         .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).values(False)),
         french_quota(),
-        graph("DLQ rate", "Records per second sent to the dead-letter topic, by reason.",
-              [query(f"sum by (reason) (rate(cidwatch_dlq_records_total{RATE}))", "{{reason}}")], "ops"),
+        blocks_table(),
     ]
     return dashboard(
         "cidwatch-compliance", "cidwatch / Compliance", "What has cidwatch decided, and what is blocked now?",
-        [label_variable("rule", "Rule", "cidwatch_decisions_total"),
-         label_variable("tenant", "Tenant", "cidwatch_cli_calls_today"),
-         label_variable("caller_id", "Caller ID", f"cidwatch_cli_calls_today{{{TENANT}}}")],
-        panels,
+        [label_variable("rule", "Rule", "cidwatch_decisions_total"), *tenant_variables()],
+        panels, decision_annotations(selector),
     )
 
 
@@ -297,6 +404,9 @@ def pipeline() -> db.Dashboard:
         graph("Decision latency percentiles", "Event time of a call to the decision about it.",
               [query(f"histogram_quantile({q}, {latency})", f"p{round(q * 100)}", ref=ref)
                for q, ref in ((0.5, "A"), (0.9, "B"), (0.99, "C"))], "s"),
+        graph("DLQ rate", "Records per second sent to the dead-letter topic, by reason (a record that cannot be "
+              "read has no tenant yet).",
+              [query(f"sum by (reason) (rate(cidwatch_dlq_records_total{{{inst}}}{RATE}))", "{{reason}}")], "ops"),
         graph("Rebalances", "Consumer group rebalances; a steady rate means workers keep leaving.",
               [query(f"sum by (instance) (increase(cidwatch_rebalances_total{{{inst}}}{RATE}))", "{{instance}}")],
               "none"),
@@ -307,7 +417,7 @@ def pipeline() -> db.Dashboard:
         .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).values(False)),
     ]
     return dashboard(
-        "cidwatch-pipeline", "cidwatch / Pipeline", "Is the stream keeping up?",
+        "cidwatch-pipeline", "cidwatch / Pipeline", "Is the stream keeping up? (per worker: no tenant filter)",
         [label_variable("instance", "Worker", 'up{job="cidwatch"}')],
         panels,
     )
@@ -324,8 +434,13 @@ BUILDERS: dict[str, Callable[[], db.Dashboard]] = {
 
 
 def to_dict(builder: db.Dashboard) -> dict[str, Any]:
-    """The dashboard JSON model, through the SDK's own encoder."""
-    return json.loads(JSONEncoder(sort_keys=True).encode(builder.build()))
+    """The dashboard JSON model, through the SDK's own encoder; Prometheus annotations get the fields
+    Grafana's Prometheus data source reads for them (`ANNOTATION_OPTIONS`)."""
+    model = json.loads(JSONEncoder(sort_keys=True).encode(builder.build()))
+    for annotation in model.get("annotations", {}).get("list", []):
+        if annotation.get("expr"):
+            annotation.update(ANNOTATION_OPTIONS)
+    return model
 
 
 def all_dashboards() -> dict[str, dict[str, Any]]:
@@ -338,7 +453,7 @@ def render(model: dict[str, Any]) -> str:
     return json.dumps(model, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def build(out_dir: str | Path = GENERATED) -> list[Path]:
+def build(out_dir: str | Path) -> list[Path]:
     """Write `<uid>.json` for each dashboard; remove stale cidwatch-*.json left by renamed ones."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -380,4 +495,15 @@ def variable_queries(dashboards: dict[str, dict[str, Any]] | None = None) -> lis
         for uid, model in dashboards.items()
         for variable in model.get("templating", {}).get("list", [])
         if variable.get("type") == "query"
+    ]
+
+
+def annotation_queries(dashboards: dict[str, dict[str, Any]] | None = None) -> list[tuple[str, str, str]]:
+    """(dashboard uid, annotation name, PromQL) of every Prometheus annotation."""
+    dashboards = all_dashboards() if dashboards is None else dashboards
+    return [
+        (uid, annotation["name"], annotation["expr"])
+        for uid, model in dashboards.items()
+        for annotation in model.get("annotations", {}).get("list", [])
+        if annotation.get("expr")
     ]

@@ -18,8 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     build_parser = actions.add_parser("build", help="regenerate the dashboard JSON",
                                       description="Write one JSON model per dashboard into --out.")
-    build_parser.add_argument("--out", type=Path, default=GENERATED, metavar="DIR",
-                              help="output folder (default: dashboards/generated in the repository)")
+    # Required: an installed package's own folder is in site-packages, which is never written to.
+    build_parser.add_argument("--out", type=Path, required=True, metavar="DIR",
+                              help="output folder (in a checkout, dashboards/generated is what Grafana provisions)")
     build_parser.set_defaults(func=run_build)
 
     push_parser = actions.add_parser("push", help="upload the dashboards to Grafana, by uid",

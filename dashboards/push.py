@@ -48,7 +48,7 @@ def load_dashboards(out_dir: str | Path = GENERATED) -> list[dict[str, Any]]:
     """The generated JSON models, in file-name order; an empty folder means nothing was built."""
     paths = sorted(Path(out_dir).glob("*.json"))
     if not paths:
-        raise PushError(f"no dashboards in {out_dir}: run 'cidwatch dashboards build' first")
+        raise PushError(f"no dashboards in {out_dir}: run 'cidwatch dashboards build --out {out_dir}' first")
     return [json.loads(path.read_text(encoding="utf-8")) for path in paths]
 
 

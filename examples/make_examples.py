@@ -1,4 +1,8 @@
-"""Regenerate the example CDR file shipped for the README's replay walk-through (deterministic)."""
+"""Regenerate the example CDR file shipped for the README's replay walk-through (deterministic).
+
+It is package data (`cidwatch replay --example` reads it from an installed wheel), so it is written to
+cidwatch/examples/; examples/cdrs.jsonl and examples/inventory.yaml are links to it.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-HERE = Path(__file__).parent
+OUT = Path(__file__).resolve().parent.parent / "cidwatch" / "examples"
 START = datetime(2026, 3, 28, 20, 0, tzinfo=UTC)  # the evening before the spring DST change in Paris
 
 
@@ -53,7 +57,7 @@ def main() -> None:
     records.append(dict(records[5]))  # the same call delivered twice
     records.append({"call_id": "ex-bad-1", "started_at": "2026-03-29 10:00:00", "caller_id": "+33184884000"})
     records.sort(key=lambda r: r["started_at"])
-    with (HERE / "cdrs.jsonl").open("w") as handle:
+    with (OUT / "cdrs.jsonl").open("w") as handle:
         for record in records:
             handle.write(json.dumps(record) + "\n")
 

@@ -243,8 +243,11 @@ def parse_cdr(record: Mapping[str, Any], assume_tz: tzinfo | None = None) -> Cdr
 def _purpose(record: Mapping[str, Any]) -> str | None:
     """`purpose`, lower-cased; a value outside PURPOSES is refused (a typo would silently turn rules off)."""
     text = _text(record, "purpose")
-    if text is None:
-        return None
+    return None if text is None else normal_purpose(text)
+
+
+def normal_purpose(text: str) -> str:
+    """A purpose as records and the check API write it, lower-cased; CdrError outside PURPOSES."""
     purpose = text.strip().lower()
     if purpose not in PURPOSES:
         raise CdrError("purpose", f"must be one of {', '.join(PURPOSES)}, got {_show(text)}", BAD_VALUE)

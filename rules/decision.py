@@ -36,7 +36,7 @@ def scope_applies(scope: Mapping[str, str], destination: NumberInfo | None, purp
                 return False
             continue
         if destination is None:
-            return True
+            continue  # a destination not known is in every destination scope
         if name == "destination_country":
             code = phonenumbers.country_code_for_region(str(wanted))
             if code and destination.calling_code != code:

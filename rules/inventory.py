@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from rules.cdr import PURPOSES
+from rules.errors import yaml_error
 from rules.numbers import classify
 
 SOURCES = ("claimed", "ported", "byoc_verified", "byoc_pending")
@@ -83,7 +84,7 @@ def load_inventory(path: str | Path) -> Inventory:
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise InventoryError(f"{path}: not valid YAML: {exc}") from exc
+        raise InventoryError(yaml_error(path, exc)) from exc
     if document is None:
         document = {"numbers": []}
     if not isinstance(document, Mapping) or "numbers" not in document:
@@ -102,9 +103,16 @@ def inventory_from_rows(rows: list[Any], origin: str, first_line: int | None = N
     """Validate inventory rows (and the optional campaign -> purpose map) from any origin (a file, the
     inventory topic)."""
     entries = []
+    seen: dict[str, str] = {}  # number -> where it was first listed
     for index, row in enumerate(rows):
-        where = f"{origin}: line {first_line + index}" if first_line else f"{origin}: entry {index + 1}"
-        entries.append(_entry(row, where))
+        label = f"line {first_line + index}" if first_line else f"entry {index + 1}"
+        entry = _entry(row, f"{origin}: {label}")
+        if entry.number in seen:
+            # One number, one entry: a second one would silently replace the first (its tenant, source).
+            raise InventoryError(f"{origin}: {label}: number {entry.number} is listed twice, at {seen[entry.number]} "
+                                 f"and at {label}; keep one entry per number")
+        seen[entry.number] = label
+        entries.append(entry)
     return Inventory(entries, _campaigns(campaigns, origin))
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from rules.cdr import CdrError, zone
-from rules.errors import CidwatchError
+from rules.errors import CidwatchError, yaml_error
 from rules.registry import registry
 from rules.threshold import FIELDS as THRESHOLD_FIELDS
 from rules.threshold import parse as parse_threshold
@@ -118,7 +118,7 @@ def load_pack_file(path: str | Path, examples: bool = False) -> list[Rule]:
     except OSError as exc:
         raise PackError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     except yaml.YAMLError as exc:
-        raise PackError(f"{path}: not valid YAML: {exc}") from exc
+        raise PackError(yaml_error(path, exc)) from exc
     if not isinstance(document, Mapping) or not isinstance(document.get("rules"), list):
         raise PackError(f"{path}: expected a mapping with a 'rules:' list")
     rules = []

@@ -6,11 +6,21 @@ the caller ID, the message or the exact start. So the worker posts each decision
 
 - labels `alertname` (rule id), `severity`, `caller_id`, `tenant` ("" when none) and `scope` (the
   canonical JSON of the scope, only when non-empty: two scopes of one rule for one CLI are two
-  alerts); annotations `summary`, `source`, `runbook_url`, `decision_id`; `startsAt` = decision `at`;
+  alerts); annotations `summary` (one line), `description` (the decision's message, its source and,
+  for a block, since when and until when), `runbook_url` (absolute under `--runbook-base-url`),
+  `source`, `decision_id`; `startsAt` = decision `at`;
 - an alert decision ends with its window: `endsAt` = `until` (or `at` + 24 h when there is none);
-- a block gets a rolling `endsAt` (now + 3 x the re-post interval, refreshed on each re-post, the way
-  Prometheus itself keeps alerts alive): if the worker dies, Alertmanager resolves it by itself
-  rather than paging forever; its unblock posts the same labels with `endsAt` = unblock `at`;
+- a block is in force until its unblock, whether this worker runs or not (it is on the `blocks`
+  topic): its `endsAt` is held `block_hold` ahead (24 h), refreshed on each re-post, so a stopped or
+  restarting worker never makes Alertmanager report it resolved. Alertmanager only resolves an alert
+  on its own when the client gave no `endsAt` (then `resolve_timeout`, api/v2/api.go), and of two
+  posts of one alert keeps the later `endsAt` unless the newer one is resolved (alert/alert.go
+  `Merge`). A time-boxed block's `endsAt` is its `until` (never sooner than a re-post away). Its
+  unblock posts the same labels with `endsAt` = unblock `at`, which resolves it at once;
+- the worker's own liveness is the alert `CidwatchWorkerWatchdog` (labels `team=noc`,
+  `severity=none`, `instance`): posted with a short rolling `endsAt` (3 x the re-post interval), so
+  Alertmanager resolves it, and the NOC hears of it, within minutes of the worker stopping, while the
+  blocks stay firing;
 - everything still firing is re-posted every `repost_seconds` (Alertmanager forgets alerts that are
   not refreshed, and a restarted Alertmanager without storage starts empty).
 
@@ -46,7 +56,9 @@ log = logging.getLogger(__name__)
 DEFAULT_REPO_URL = ""
 RUNBOOK_PATH = "docs/runbooks/{rule}.md"
 DEFAULT_ALERT_LIFETIME = timedelta(hours=24)  # an alert decision without `until`
-ROLLING_FACTOR = 3  # a block's endsAt is now + ROLLING_FACTOR x repost_seconds
+BLOCK_HOLD = timedelta(hours=24)  # a block's endsAt is held this far ahead: it outlives any restart
+ROLLING_FACTOR = 3  # the watchdog's endsAt is now + ROLLING_FACTOR x repost_seconds
+WATCHDOG = "CidwatchWorkerWatchdog"
 MAX_QUEUE = 10_000
 MAX_REMEMBERED_IDS = 100_000
 MAX_BATCH = 500  # alerts per POST: keeps one request small whatever is firing
@@ -80,10 +92,34 @@ def alert_labels(decision: Mapping[str, Any]) -> dict[str, str]:
     return labels
 
 
+def alert_summary(decision: Mapping[str, Any]) -> str:
+    """One line for a page's title: what, on which caller ID, for which tenant."""
+    rule, caller_id, tenant = decision["rule"], decision["caller_id"], decision.get("tenant")
+    what = f"{caller_id} blocked by {rule}" if decision.get("kind") == "block" else f"{rule} on {caller_id}"
+    scope = decision.get("scope") or {}
+    if scope:
+        what += " (" + ", ".join(f"{key} {value}" for key, value in sorted(scope.items())) + ")"
+    return f"{what}, tenant {tenant}" if tenant else what
+
+
+def alert_description(decision: Mapping[str, Any]) -> str:
+    """The decision's own message, its source, and for a block how long it lasts."""
+    parts = [str(decision.get("message") or "").strip()]
+    if decision.get("kind") == "block":
+        until = decision.get("until")
+        parts.append(f"In force since {decision['at']} " + (f"until {until}." if until else
+                     "until cleared (cidwatch blocks clear): dialers must not present this caller ID."))
+    if decision.get("source"):
+        parts.append(f"Source: {decision['source']}")
+    return " ".join(part for part in parts if part)
+
+
 def alert_annotations(decision: Mapping[str, Any], repo_url: str = DEFAULT_REPO_URL) -> dict[str, str]:
-    """What the on-call reads: the decision's message, its legal source and what to do about it."""
+    """What the on-call reads: a summary line, the decision's message with its legal source, and what
+    to do about it."""
     return {
-        "summary": str(decision.get("message") or ""),
+        "summary": alert_summary(decision),
+        "description": alert_description(decision),
         "source": str(decision.get("source") or ""),
         "runbook_url": runbook_url(str(decision["rule"]), repo_url),
         "decision_id": str(decision["id"]),
@@ -112,17 +148,21 @@ def fingerprint(labels: Mapping[str, str]) -> Fingerprint:
 
 @dataclass
 class _Alert:
-    """One alert as it will be (re-)posted. `ends` None means a block: rolling endsAt."""
+    """One alert as it will be (re-)posted. `ends` None means a block: its endsAt is held ahead of
+    now (`hold`), or is its `until` when it has one."""
 
     labels: dict[str, str]
     annotations: dict[str, str]
     starts: datetime
     ends: datetime | None
     decision_id: str
+    until: datetime | None = None  # a time-boxed block's end
 
-    def wire(self, now: datetime, rolling: timedelta) -> dict[str, Any]:
+    def wire(self, now: datetime, hold: timedelta, rolling: timedelta) -> dict[str, Any]:
         """The JSON Alertmanager's POST /api/v2/alerts takes (postableAlert)."""
-        ends = self.ends if self.ends is not None else now + rolling
+        ends = self.ends
+        if ends is None:
+            ends = now + hold if self.until is None else min(now + hold, max(self.until, now + rolling))
         return {
             "labels": dict(self.labels),
             "annotations": dict(self.annotations),
@@ -153,7 +193,7 @@ class AlertPoster:
     A restarted worker knows nothing of blocks posted before: submit the active blocks (the `blocks`
     table) again on start. Their ids are new to this process, and Alertmanager merges them into the
     alerts it already has (same labels, same startsAt), so nothing pages twice; without that, their
-    rolling endsAt lapses and Alertmanager resolves them.
+    held endsAt would lapse a day later and Alertmanager would resolve blocks still in force.
     """
 
     def __init__(
@@ -167,6 +207,8 @@ class AlertPoster:
         min_backoff: float = 1.0,
         max_queue: int = MAX_QUEUE,
         on_result: ResultHook | None = None,
+        block_hold: timedelta = BLOCK_HOLD,
+        worker: str | None = None,
     ) -> None:
         self.url = url.rstrip("/") if url else None
         self.repo_url = repo_url
@@ -175,11 +217,15 @@ class AlertPoster:
         self.max_backoff = float(max_backoff)
         self.min_backoff = min(float(min_backoff), self.max_backoff)
         self.on_result = on_result
+        self.block_hold = block_hold
+        self.worker = worker or "cidwatch"  # the watchdog's `instance` label
+        self._started_at: datetime | None = None
         self.dropped = 0  # decisions dropped because the queue was full
         self.duplicates = 0  # decisions ignored because their id was already posted
         self.invalid = 0  # decisions that could not be turned into an alert
         self.posts_ok = 0
-        self.posts_failed = 0
+        self.posts_failed = 0  # not taken (unreachable, timeout, 5xx, 429): retried
+        self.posts_refused = 0  # refused as invalid (4xx): not retried
         self._queue: deque[Mapping[str, Any]] = deque()
         self._max_queue = max_queue
         self._seen: OrderedDict[str, None] = OrderedDict()
@@ -211,14 +257,30 @@ class AlertPoster:
     def firing(self) -> list[dict[str, Any]]:
         """The alerts currently re-posted, as posted (for tests and a debug endpoint)."""
         now = datetime.now(UTC)
-        return [a.wire(now, self._rolling) for a in self._firing.values() if not a.expired(now)]
+        return [a.wire(now, self.block_hold, self._rolling) for a in self._firing.values() if not a.expired(now)]
 
     def stats(self) -> dict[str, int]:
         """Counters for the worker's metrics."""
         return {
             "queued": len(self._queue), "firing": len(self._firing), "pending": len(self._pending),
             "dropped": self.dropped, "duplicates": self.duplicates, "invalid": self.invalid,
-            "posts_ok": self.posts_ok, "posts_failed": self.posts_failed,
+            "posts_ok": self.posts_ok, "posts_failed": self.posts_failed, "posts_refused": self.posts_refused,
+        }
+
+    def watchdog(self, now: datetime) -> dict[str, Any]:
+        """The worker's own always-firing alert, with a short rolling endsAt: it resolves in
+        Alertmanager a few re-post intervals after this worker stops posting."""
+        return {
+            "labels": {"alertname": WATCHDOG, "severity": "none", "team": "noc", "instance": self.worker},
+            "annotations": {
+                "summary": f"cidwatch worker {self.worker} is alive and posting to Alertmanager",
+                "description": "Always firing while the worker runs, re-posted every "
+                               f"{self.repost_seconds:g} s. Resolved means the worker stopped posting: "
+                               "blocks stay firing (they are still in force), but nothing new is decided.",
+                "runbook_url": runbook_url(WATCHDOG, self.repo_url),
+            },
+            "startsAt": iso_utc(self._started_at or now),
+            "endsAt": iso_utc(now + self._rolling),
         }
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -229,7 +291,8 @@ class AlertPoster:
             return
         self._loop = asyncio.get_running_loop()
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
-        self._next_repost = time.monotonic() + self.repost_seconds
+        self._started_at = datetime.now(UTC).replace(microsecond=0)
+        self._next_repost = time.monotonic()  # the watchdog at once, then every repost_seconds
         self._task = asyncio.create_task(self._run(), name="cidwatch-alertmanager")
 
     async def stop(self) -> None:
@@ -325,11 +388,10 @@ class AlertPoster:
         if kind in ("unblock", "resolve"):  # a block lifted, or a threshold rule's alert cleared
             self._resolve(key, decision, at)
             return
-        if kind == "block":
-            ends = None
-        else:
-            ends = parse_time(decision["until"]) if decision.get("until") else at + DEFAULT_ALERT_LIFETIME
-        alert = _Alert(labels, alert_annotations(decision, self.repo_url), at, ends, ident)
+        until = parse_time(decision["until"]) if decision.get("until") else None
+        block = kind == "block"
+        ends = None if block else until or at + DEFAULT_ALERT_LIFETIME
+        alert = _Alert(labels, alert_annotations(decision, self.repo_url), at, ends, ident, until if block else None)
         self._pending[key] = alert
         if not alert.expired(datetime.now(UTC)):
             self._firing[key] = alert
@@ -358,7 +420,8 @@ class AlertPoster:
         chosen = dict(self._pending)
         if full:
             chosen.update({k: a for k, a in self._firing.items() if k not in chosen})
-        return [alert.wire(now, self._rolling) for alert in chosen.values()]
+        batch = [alert.wire(now, self.block_hold, self._rolling) for alert in chosen.values()]
+        return [*batch, self.watchdog(now)] if full else batch
 
     async def _deliver(self, full: bool) -> None:
         batch = self._batch(full)
@@ -387,6 +450,8 @@ class AlertPoster:
                 break
         if outcome == OK:
             self.posts_ok += 1
+        elif outcome == REFUSED:
+            self.posts_refused += 1
         else:
             self.posts_failed += 1
         self._report(outcome == OK)

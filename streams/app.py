@@ -37,10 +37,11 @@ import gc
 import heapq
 import json
 import logging
+import socket
 import time
 import weakref
-from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,7 +49,7 @@ import faust
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 from faust import streams as faust_streams
-from faust.types import EventT
+from faust.types import TP, EventT
 
 from rules.cdr import Cdr, iso_utc, parse_cdr
 from rules.decision import Decision, cleared_message
@@ -56,14 +57,16 @@ from rules.engine import Engine
 from rules.pack import load_packs
 from rules.risk import RiskConfig
 from rules.state import StateError, SubjectState
-from streams import store
+from streams import store, web
 from streams.alerting import AlertPoster
 from streams.batch import Batch, Outgoing
 from streams.config import WorkerConfig
+from streams.connection import faust_credentials
 from streams.dlq import Rejected, cdr_from_mapping, dead_letter, internal_error, validate
 from streams.inventory_topic import InventoryFollower
 from streams.metrics import Metrics, destination_region
 from streams.offsets import InputOffsets, ReadOffsets
+from streams.parties import MERGED_SKIP, Party, PartyHold
 from streams.protocol import BY_SUBJECT, cdr_envelope, expire_envelope, keyed_envelope, lift_envelope
 from streams.topics import TopicError, create_changelogs, create_topics, partition_counts
 
@@ -122,7 +125,10 @@ class CidwatchWorker:
         self.metrics = Metrics(cli_limit=cfg.cli_metrics_limit, tenant_limit=cfg.tenant_metrics_limit)
         self.inventory = InventoryFollower(cfg.settings, cfg.inventory, self._inventory_changed)
         self.poster = AlertPoster(cfg.alertmanager_url, repo_url=cfg.runbook_base_url,
-                                  repost_seconds=cfg.alert_repost_seconds)
+                                  repost_seconds=cfg.alert_repost_seconds,
+                                  worker=f"{socket.gethostname()}:{cfg.web_port}")
+        self.metrics.set_rules(self.engine.pack.rules.values())
+        self.metrics.watch_poster(self.poster.stats)
         self.app = self._make_app()
         self._declare_topics()
         self.table = self.app.Table(TABLE, default=None, partitions=cfg.partitions,
@@ -135,7 +141,13 @@ class CidwatchWorker:
         self._last_progress = time.monotonic()
         self.offsets = InputOffsets(self.app, timeout=self.cfg.send_timeout)
         self._accepting = False  # judging allowed: the assignment's recovery is over, offsets loaded
+        self._joined = False  # an assignment (even of no partition) came; /readyz says which wait it is in
         self._in_flight = 0  # batches between their judging and their commit
+        # Asterisk rows of one call that came in separate messages (streams/parties.py); None without
+        # a raw.asterisk input. `_durable_next`: per input partition, the offset every earlier record of
+        # which is durable, so a release by the wall clock can commit up to the next held row.
+        self.parties: PartyHold | None = None
+        self._durable_next: dict[TP, int] = {}
         self._idle = asyncio.Event()
         self._idle.set()
         self._declare_agents()
@@ -144,21 +156,22 @@ class CidwatchWorker:
 
             setup_prometheus_sensors(self.app, "/faust-metrics", registry=self.metrics.registry,
                                      name_prefix="cidwatch_faust")
-        self._serve_metrics()
+        web.serve(self.app, self.metrics, self.readiness)
 
     def _make_app(self) -> faust.App:
         cfg = self.cfg
         store.register()
         return CidwatchApp(
             cfg.app_id,
-            broker=cfg.settings.broker,
+            broker=cfg.settings.faust_broker,
+            broker_credentials=faust_credentials(cfg.settings),
             store=cfg.store_url,
             datadir=str(cfg.workdir),
             web_port=cfg.web_port,
             web_bind=cfg.web_host,
             web_host=cfg.web_host,
             topic_partitions=cfg.partitions,
-            topic_replication_factor=1,
+            topic_replication_factor=1,  # set in `start` to the cluster's (streams/topics.py)
             topic_allow_declare=True,
             processing_guarantee="at_least_once",
             table_standby_replicas=0,
@@ -176,6 +189,7 @@ class CidwatchWorker:
             producer_max_batch_size=256 * 1024,
             consumer_max_fetch_size=max(4_194_304, cfg.max_record_bytes * 4),
             stream_buffer_maxsize=max(4096, cfg.batch_size * 4),
+            **web.FAUST_VIEWS_OFF,  # /metrics, /healthz, /readyz only (streams/web.py)
         )
 
     def _topic(self, name: str, acks: bool = True) -> faust.TopicT:
@@ -241,8 +255,41 @@ class CidwatchWorker:
         for event in judged:
             handle(event, batch)
         await self._durable(batch, len(judged))
-        await self.offsets.commit(reached)
+        await self.offsets.commit(self._behind_held(reached))
         return batch
+
+    def _behind_held(self, reached: dict[TP, int]) -> dict[TP, int]:
+        """What durable records reached, kept behind the oldest row each partition still holds."""
+        if self.parties is None:
+            return reached
+        self._durable_next.update(reached)
+        commits = {}
+        for tp, offset in reached.items():
+            floor = self.parties.floor(tp)
+            commits[tp] = offset if floor is None else min(offset, floor)
+        return commits
+
+    async def _release_parties(self) -> None:
+        """Forward the calls held for the wait with nothing after them (nobody answered), then commit past
+        them. Counted as a batch in flight, so a revocation waits for it like for any batch."""
+        if self.parties is None or not self._accepting:
+            return
+        due = self.parties.due()
+        if not due:
+            return
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            batch = Batch()
+            for _, release in due:
+                self._forward(release.record, release.timestamp, batch)
+            await self._durable(batch, len(due))
+            await self.offsets.commit(self._behind_held({tp: self._durable_next[tp] for tp, _ in due
+                                                         if tp in self._durable_next}))
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
 
     async def _accept(self) -> bool:
         """Judge only partitions settled since the last revocation; load their committed offsets
@@ -491,14 +538,13 @@ class CidwatchWorker:
         now = datetime.now(UTC)
         for decision in batch.decisions:
             as_dict = decision.to_dict()
-            metrics.record_decision(as_dict, count_block=False)
+            metrics.record_decision(as_dict)
             self.poster.submit(as_dict)
             if decision.kind != "unblock":
                 metrics.observe_latency((now - decision.at).total_seconds())
             log.info("%s %s %s %s", decision.kind, decision.rule, decision.caller_id, iso_utc(decision.at))
-        for rule, delta in batch.block_deltas().items():
-            if delta:
-                metrics.add_active_blocks(rule, delta)
+        for subject, state in batch.touched.items():
+            metrics.set_blocks(subject, state.blocks.values())
         for source, n in batch.processed.items():
             metrics.record_processed(source, n)
         for reason, n in batch.dead.items():
@@ -519,6 +565,8 @@ class CidwatchWorker:
         from streams import adapters
 
         profile = adapters.load_profile(self.cfg.profile)
+        if fmt == "asterisk":
+            self.parties = PartyHold(profile.asterisk.merge_wait_seconds)
 
         async def ingest_raw(stream: faust.StreamT) -> None:
             await self._batches(stream, lambda event, batch: self._convert(fmt, profile, event, batch))
@@ -539,20 +587,37 @@ class CidwatchWorker:
             self._dead_letter(batch, event.value, internal_error(exc), message)
             return
         for item in items:
+            if item.skip is None and item.call is not None and self.parties is not None \
+                    and self.parties.seen(message.tp, item.call):
+                item = replace(item, record=None, skip=MERGED_SKIP)
             if item.skip is not None:
                 self.metrics.record_skip(fmt)
                 log.info("%s record skipped: %s", fmt, item.skip)
                 continue
+            if item.reject is not None:
+                self._dead_letter(batch, event.value,
+                                  Rejected("conversion", "record", f"{item.location}: {item.reject}"), message)
+                continue
             try:
-                if item.reject is not None:
-                    raise Rejected("conversion", "record", f"{item.location}: {item.reject}")
-                cdr = cdr_from_mapping(item.record)
+                record, timestamp = cdr_from_mapping(item.record).to_dict(), message.timestamp
             except Rejected as rejected:
                 self._dead_letter(batch, event.value, rejected, message)
                 continue
-            subject = self.engine.subject(cdr)
-            batch.outgoing.append(Outgoing(BY_SUBJECT, subject.encode(),
-                                           cdr_envelope(cdr.to_dict(), message.timestamp)))
+            if self.parties is not None:
+                for release in self.parties.before(message.tp, item.call):  # the held call is complete
+                    self._forward(release.record, release.timestamp, batch)
+                if item.call is not None:
+                    release = self.parties.add(message.tp, item.call, Party(record, message.offset, timestamp))
+                    if release is None:
+                        continue  # unanswered so far: held until a party answers or the call is complete
+                    record, timestamp = release.record, release.timestamp
+            self._forward(record, timestamp, batch)
+
+    def _forward(self, record: dict[str, Any], timestamp: float | None, batch: Batch) -> None:
+        """A valid canonical record (one call's parties merged are as valid as each) to its subject's judge."""
+        cdr = cdr_from_mapping(record)
+        subject = self.engine.subject(cdr)
+        batch.outgoing.append(Outgoing(BY_SUBJECT, subject.encode(), cdr_envelope(cdr.to_dict(), timestamp)))
 
     # -- timers and control ----------------------------------------------------------------------
 
@@ -567,6 +632,7 @@ class CidwatchWorker:
     async def _tick_once(self) -> None:
         if self.app.rebalancing or self.app.in_recovery:
             return
+        await self._release_parties()
         if not self._scanned:
             self._scan()
         now = datetime.now(UTC)
@@ -600,22 +666,21 @@ class CidwatchWorker:
 
     def _scan(self) -> None:
         """After an assignment's recovery: the blocks in force on this worker's partitions set the
-        gauge, the wall clock's due index and Alertmanager's view (the poster's rolling endsAt would
-        otherwise let it resolve blocks still in force)."""
-        counts: Counter[str] = Counter()
+        gauges and table, the wall clock's due index and Alertmanager's view (a block this process
+        never posted would otherwise lapse at the end time posted before the restart)."""
         self._due = []
+        self.metrics.clear_blocks()
         for subject, stored in list(self.table.items()):
             if not stored:
                 continue
-            for block in stored.get("blocks", {}).values():
-                counts[block["rule"]] += 1
+            blocks = stored.get("blocks", {}).values()
+            self.metrics.set_blocks(subject, blocks)
+            for block in blocks:
                 self.poster.submit(block)
             due = [*(stored.get("timed") or {}).values(), *filter(None, [stored.get("expires")])]
             if due:
                 self._due.append((min(due), subject))
         heapq.heapify(self._due)
-        for rule in set(counts) | set(self.engine.pack.rules):
-            self.metrics.set_active_blocks(rule, counts.get(rule, 0))
         self._scanned = True
         # What exists now (Faust, aiokafka, the recovered table) lives as long as the worker: out of the
         # cyclic collector, so its full collections stop rescanning it all while the judge allocates.
@@ -662,7 +727,9 @@ class CidwatchWorker:
     async def _inventory_changed(self, at: datetime) -> None:
         """A new inventory: later calls see it at once; blocks it no longer justifies are lifted."""
         self.engine.inventory = self.inventory.current
-        self.metrics.set_inventory(None if self.inventory.current is None else self.inventory.current.entries)
+        current = self.inventory.current
+        self.metrics.set_inventory(None if current is None else current.entries,
+                                   () if current is None else (entry.tenant for entry in current.entries.values()))
         for subject, stored in list(self.table.items()):
             if not stored or not stored.get("blocks"):
                 continue
@@ -686,32 +753,42 @@ class CidwatchWorker:
                         self.cfg.session_timeout)
         self.offsets.reset()
         self._states.clear()
+        self.metrics.clear_blocks()  # these partitions' blocks may now be another worker's to show
         self._scanned = False
+        if self.parties is not None:  # read again from the commit, which is behind them
+            self.parties.clear()
+            self._durable_next.clear()
 
     async def _on_assigned(self, sender: Any, assigned: Any, **_: Any) -> None:
+        self._joined = True
         self.metrics.record_rebalance()
         self._states.clear()
         self._scanned = False
         self._last_progress = time.monotonic()
         log.info("assigned %d partitions", len(assigned))
 
-    def _serve_metrics(self) -> None:
-        """/metrics, rendered in a thread: a large registry must not hold the event loop."""
-        metrics = self.metrics
-
-        async def metrics_page(view: Any, request: Any) -> Any:
-            body = await asyncio.get_running_loop().run_in_executor(None, metrics.exposition)
-            return view.bytes(body, headers={"Content-Type": metrics.content_type})
-
-        self.app.page("/metrics")(metrics_page)
+    def readiness(self) -> web.Readiness:
+        """Ready while judging is open: from the end of an assignment's recovery (its state read back,
+        its offsets loaded; `_watch` opens it without waiting for a record) to the next revocation."""
+        if self._accepting:
+            return web.Readiness(True, "judging")
+        if not self._joined:
+            return web.Readiness(False, "joining the consumer group")
+        if self.app.rebalancing:
+            return web.Readiness(False, "rebalancing")
+        if self.app.in_recovery:
+            return web.Readiness(False, "reading its state back from the changelog")
+        return web.Readiness(False, "loading its committed offsets")
 
     # -- running ---------------------------------------------------------------------------------
 
     def start(self) -> None:
         """Make sure the topics exist, load the inventory, then run until SIGINT/SIGTERM (a graceful stop)."""
         settings = self.cfg.settings
-        create_topics(settings, partitions=self.cfg.partitions,
-                      extra=tuple(f"raw.{fmt}" for fmt in self.cfg.input_formats))
+        created = create_topics(settings, partitions=self.cfg.partitions,
+                                extra=tuple(f"raw.{fmt}" for fmt in self.cfg.input_formats))
+        # Whatever Faust creates itself (its assignor's leader topic) gets the same replicas as ours.
+        self.app.conf.topic_replication_factor = created.replication
         changelog = self.table.changelog_topic.get_topic_name()
         create_changelogs(settings, [changelog], self.cfg.partitions)
         counts = partition_counts(settings, [self.cdr_name, self.by_subject_name, changelog])
@@ -720,9 +797,13 @@ class CidwatchWorker:
             raise TopicError(f"topics {', '.join(f'{k} ({v})' for k, v in sorted(wrong.items()))} do not have "
                              f"--partitions {self.cfg.partitions} partitions: records and state would be judged "
                              "on the wrong partition; start the worker with their partition count")
+        if self.cfg.alertmanager_url and not self.cfg.runbook_base_url:
+            log.warning("paging without --runbook-base-url: the runbook_url of pages is a repository path "
+                        "(docs/runbooks/...), not a link; set it to the repository's web URL")
         self.inventory.load()
         self.engine.inventory = self.inventory.current
-        if self.inventory.current is not None:
-            self.metrics.set_inventory(self.inventory.current.entries)
+        current = self.inventory.current
+        if current is not None:
+            self.metrics.set_inventory(current.entries, (entry.tenant for entry in current.entries.values()))
         worker = faust.Worker(self.app, loglevel=self.cfg.loglevel, quiet=True)
         worker.execute_from_commandline()

@@ -36,7 +36,6 @@ class Batch:
     touched: dict[str, SubjectState] = field(default_factory=dict)  # subjects judged in this batch
     events: dict[str, Any] = field(default_factory=dict)  # subject -> an event of its partition
     steps: dict[str, list[Callable[[SubjectState], Any]]] = field(default_factory=dict)  # what each subject saw
-    blocks_before: dict[str, Counter[str]] = field(default_factory=dict)  # subject -> rules blocked before
     calls: list[tuple[Any, ...]] = field(default_factory=list)  # metric rows of judged calls
     dead: Counter[str] = field(default_factory=Counter)  # dead letters by reason class
     duplicates: int = 0
@@ -48,12 +47,3 @@ class Batch:
         self.events[subject] = event
         if subject not in self.touched:
             self.touched[subject] = state
-            self.blocks_before[subject] = Counter(block["rule"] for block in state.blocks.values())
-
-    def block_deltas(self) -> Counter[str]:
-        """Change of blocks in force per rule over the batch (for the active-blocks gauge)."""
-        delta: Counter[str] = Counter()
-        for subject, state in self.touched.items():
-            delta.update(Counter(block["rule"] for block in state.blocks.values()))
-            delta.subtract(self.blocks_before[subject])
-        return delta

@@ -15,7 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rules.inventory import Inventory, InventoryError, inventory_from_rows, load_inventory
+from streams.connection import aiokafka_options, kafka_consumer, kafka_producer, unavailable
 from streams.settings import Settings
+from streams.topics import require_topics
 
 log = logging.getLogger("cidwatch.inventory")
 KEY = b"inventory"
@@ -46,10 +48,10 @@ class InventoryFollower:
 
     def load(self) -> None:
         """Read the topic to its end (synchronously, before any CDR is judged)."""
-        from kafka import KafkaConsumer, TopicPartition
+        from kafka import TopicPartition
 
-        consumer = KafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers, enable_auto_commit=False,
-                                 consumer_timeout_ms=2000)
+        consumer = kafka_consumer(self.settings, "cidwatch-inventory", enable_auto_commit=False,
+                                  consumer_timeout_ms=2000)
         try:
             partitions = consumer.partitions_for_topic(self.topic) or set()
             assigned = [TopicPartition(self.topic, p) for p in partitions]
@@ -80,7 +82,7 @@ class InventoryFollower:
         """Apply pushes made after `load`, for as long as the worker runs."""
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(**aiokafka_options(self.settings), enable_auto_commit=False)
         await consumer.start()
         try:
             partitions = [TopicPartition(self.topic, p) for p in self._end]
@@ -99,11 +101,16 @@ class InventoryFollower:
 
 
 def push(settings: Settings, inventory: Inventory | None) -> None:
-    from kafka import KafkaProducer
+    """Publish the inventory (None: withdraw it) and wait for every in-sync replica to have it."""
+    from kafka.errors import KafkaError
 
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers)
+    topic = settings.topic("inventory")
+    require_topics(settings, [topic])
+    producer = kafka_producer(settings, "cidwatch-inventory")
     try:
         value = None if inventory is None else encode(inventory, datetime.now(UTC))
-        producer.send(settings.topic("inventory"), key=KEY, value=value).get(timeout=30)
+        producer.send(topic, key=KEY, value=value).get(timeout=settings.timeout_s)
+    except KafkaError as exc:
+        raise unavailable(exc, settings) from exc
     finally:
         producer.close()

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from importlib import metadata
 from typing import Any, NamedTuple
 
 import phonenumbers
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from rules.risk import FACTORS, RiskConfig, RiskScore, score_inputs
@@ -120,15 +121,16 @@ class _CliCollector(Collector):
         calls, cap, answer, short, score, factor = families
         for caller_id, row in list(self.rows.items()):
             row = row.scored()
-            calls.add_metric([caller_id, row.tenant], row.calls_today)
+            labels = [caller_id, row.tenant]
+            calls.add_metric(labels, row.calls_today)
             if row.daily_cap is not None:
-                cap.add_metric([caller_id], row.daily_cap)
-            answer.add_metric([caller_id], row.answer_ratio)
-            short.add_metric([caller_id], row.short_call_ratio)
+                cap.add_metric(labels, row.daily_cap)
+            answer.add_metric(labels, row.answer_ratio)
+            short.add_metric(labels, row.short_call_ratio)
             if row.risk is not None:
-                score.add_metric([caller_id], row.risk.score)
+                score.add_metric(labels, row.risk.score)
                 for name in FACTORS:
-                    factor.add_metric([caller_id, name], row.risk.factors.get(name, 0.0))
+                    factor.add_metric([*labels, name], row.risk.factors.get(name, 0.0))
         return families
 
     @staticmethod
@@ -137,16 +139,128 @@ class _CliCollector(Collector):
             GaugeMetricFamily("cidwatch_cli_calls_today", "Calls by this caller ID in its current local day.",
                               labels=("caller_id", "tenant")),
             GaugeMetricFamily("cidwatch_cli_daily_cap", "Daily call cap or guidance applying to this caller ID.",
-                              labels=("caller_id",)),
+                              labels=("caller_id", "tenant")),
             GaugeMetricFamily("cidwatch_cli_answer_ratio", "Answered share of this caller ID's calls over 24 h.",
-                              labels=("caller_id",)),
+                              labels=("caller_id", "tenant")),
             GaugeMetricFamily("cidwatch_cli_short_call_ratio", "Share of answered calls shorter than 6 s over 24 h.",
-                              labels=("caller_id",)),
+                              labels=("caller_id", "tenant")),
             GaugeMetricFamily("cidwatch_cli_spam_risk_score",
-                              "Spam-label risk score, 0-100 (heuristic, docs/spam-risk.md).", labels=("caller_id",)),
+                              "Spam-label risk score, 0-100 (heuristic, docs/spam-risk.md).",
+                              labels=("caller_id", "tenant")),
             GaugeMetricFamily("cidwatch_cli_spam_risk_factor", "Points each factor adds to the spam-label risk score.",
-                              labels=("caller_id", "factor")),
+                              labels=("caller_id", "tenant", "factor")),
         ]
+
+
+class _BlockRow(NamedTuple):
+    """One block in force, as the blocks-in-force table shows it."""
+
+    rule: str
+    caller_id: str
+    tenant: str
+    scope: str
+    since: float  # Unix seconds
+    until: float | None
+
+    @classmethod
+    def of(cls, block: Mapping[str, Any], tenant: Callable[[str | None], str]) -> _BlockRow:
+        until = block.get("until")
+        return cls(str(block.get("rule") or "unknown"), str(block.get("caller_id") or ""), tenant(block.get("tenant")),
+                   scope_label(block.get("scope")), _epoch(block.get("at")), None if not until else _epoch(until))
+
+
+def _epoch(value: Any) -> float:
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment.timestamp()
+
+
+def scope_label(scope: Mapping[str, Any] | None) -> str:
+    """A block's scope as a short label value (`destination_country=AU`), "" when it has none. Only
+    countries and purposes are written: a scope keyed by a consumer (a destination's hash) never is."""
+    parts = []
+    for key, value in sorted((scope or {}).items()):
+        shown = value if key == "purpose" or key.endswith("_country") else "…"
+        parts.append(f"{key}={shown}")
+    return ",".join(parts)
+
+
+class _BlockCollector(Collector):
+    """Blocks in force, made from the worker's per-subject rows when the registry is collected: a count
+    per rule and tenant (every pair ever blocked stays, at 0 once lifted, so `increase` and stat panels
+    see it drop), and one series per block for the NOC's table (the newest `limit`; the rest counted)."""
+
+    def __init__(self, rows: dict[str, tuple[_BlockRow, ...]], pairs: set[tuple[str, str]],
+                 limit: Callable[[], int]) -> None:
+        self.rows = rows
+        self.pairs = pairs
+        self.limit = limit
+
+    def describe(self) -> Iterable[Metric]:
+        return self._families()
+
+    def collect(self) -> Iterable[Metric]:
+        families = self._families()
+        active, since, until, unlisted = families
+        blocks = [row for rows in list(self.rows.values()) for row in rows]
+        counts: dict[tuple[str, str], int] = dict.fromkeys(list(self.pairs), 0)
+        for row in blocks:
+            counts[(row.rule, row.tenant)] = counts.get((row.rule, row.tenant), 0) + 1
+        for (rule, tenant), n in sorted(counts.items()):
+            active.add_metric([rule, tenant], n)
+        blocks.sort(key=lambda row: (-row.since, row.caller_id, row.rule, row.scope))
+        shown = blocks[:max(0, self.limit())]
+        for row in shown:
+            labels = [row.caller_id, row.tenant, row.rule, row.scope]
+            since.add_metric(labels, row.since)
+            if row.until is not None:
+                until.add_metric(labels, row.until)
+        unlisted.add_metric([], len(blocks) - len(shown))
+        return families
+
+    @staticmethod
+    def _families() -> list[GaugeMetricFamily]:
+        block = ("caller_id", "tenant", "rule", "scope")
+        return [
+            GaugeMetricFamily("cidwatch_active_blocks", "Blocks currently in force, by rule and tenant.",
+                              labels=("rule", "tenant")),
+            GaugeMetricFamily("cidwatch_block_since_timestamp_seconds",
+                              "When each block in force was decided (Unix time); one series per block.",
+                              labels=block),
+            GaugeMetricFamily("cidwatch_block_until_timestamp_seconds",
+                              "When each time-boxed block in force ends (Unix time); absent for blocks "
+                              "that last until cleared.", labels=block),
+            GaugeMetricFamily("cidwatch_blocks_unlisted",
+                              "Blocks in force left out of the per-block series (past the per-CLI limit)."),
+        ]
+
+
+class _PosterCollector(Collector):
+    """The Alertmanager poster's own counters (streams/alerting.py), read at each scrape: a page that
+    could not be delivered must show on the worker's /metrics, where Prometheus alerts on it."""
+
+    def __init__(self, stats: Callable[[], Mapping[str, int]]) -> None:
+        self.stats = stats
+
+    def describe(self) -> Iterable[Metric]:
+        return self._families({})
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families(self.stats())
+
+    @staticmethod
+    def _families(stats: Mapping[str, int]) -> list[Metric]:
+        posts = CounterMetricFamily(
+            "cidwatch_alertmanager_posts", "POSTs of alerts to Alertmanager, by outcome: ok, failed (unreachable, "
+            "timeout, 5xx or 429: retried with back-off) or refused (4xx: not retried).", labels=("outcome",))
+        for outcome in ("ok", "failed", "refused"):
+            posts.add_metric([outcome], stats.get(f"posts_{outcome}", 0))
+        dropped = CounterMetricFamily(
+            "cidwatch_alertmanager_dropped_decisions", "Decisions never posted: the poster's queue was full.",
+            value=stats.get("dropped", 0))
+        firing = GaugeMetricFamily("cidwatch_alertmanager_firing",
+                                   "Alerts and blocks the worker keeps firing in Alertmanager (re-posted).",
+                                   value=stats.get("firing", 0))
+        return [posts, dropped, firing]
 
 
 class _BoundedLabel:
@@ -183,8 +297,11 @@ class Metrics:
         self.tenant_limit = tenant_limit
         self.inventory: frozenset[str] | None = None if inventory is None else frozenset(inventory)
         self._clis: dict[str, _CliRow] = {}
-        self._blocks: dict[str, int] = {}
+        self.block_list_limit = cli_limit
+        self._blocks: dict[str, tuple[_BlockRow, ...]] = {}  # subject -> its blocks in force
+        self._block_pairs: set[tuple[str, str]] = set()  # (rule, tenant) ever blocked: their gauge stays, at 0
         self._tenants: set[str] = set()
+        self._decision_kinds: list[tuple[str, str, str]] = []  # (rule, kind, severity) the packs can emit
         self._talk_time: dict[tuple[str, str], Any] = {}  # (direction, tenant) -> its histogram child
         self._dlq_reason = _BoundedLabel(DLQ_REASONS)
         self._source = _BoundedLabel(("cdr",))
@@ -220,9 +337,19 @@ class Metrics:
     def _define_decision_metrics(self) -> None:
         r = self.registry
         self.decisions = Counter(
-            "cidwatch_decisions", "Compliance decisions emitted.", ("rule", "kind", "severity"), registry=r,
+            "cidwatch_decisions", "Compliance decisions emitted, by rule, kind, severity and tenant.",
+            ("rule", "kind", "severity", "tenant"), registry=r,
         )
-        self.active_blocks = Gauge("cidwatch_active_blocks", "Blocks currently in force.", ("rule",), registry=r)
+        self.tenant_overflow = Counter(
+            "cidwatch_tenant_overflow", "Calls and decisions counted under tenant=\"other\": their tenant came "
+            "after the first --tenant-metrics-limit tenants (inventory's first, then the records').", registry=r,
+        )
+        r.register(_BlockCollector(self._blocks, self._block_pairs, lambda: self.block_list_limit))
+        self.rule_threshold = Gauge(
+            "cidwatch_rule_threshold", "Where each enabled rule of the worker's packs emits a decision (the "
+            "configured cap or limit: dashboards draw it instead of copying the number).",
+            ("rule", "kind", "severity"), registry=r,
+        )
 
     def _define_cli_metrics(self) -> None:
         self.registry.register(_CliCollector(self._clis))
@@ -274,7 +401,7 @@ class Metrics:
         sip_code: int | None,
     ) -> None:
         """Count one call attempt; talk time is observed for answered calls only."""
-        tenant = self.tenant(tenant)
+        tenant = self._counted_tenant(tenant)
         outcome = "answered" if answered else "unanswered"
         direction = direction if direction in DIRECTIONS else "other"
         self.calls.labels(direction, country_label(caller_country), country_label(destination_country),
@@ -295,7 +422,7 @@ class Metrics:
         rejections: dict[tuple[str, str], int] = {}
         last: dict[str, tuple[Any, ...]] = {}
         for direction, caller, destination, answered, tenant, duration, code, subject, today, cap in rows:
-            tenant = self.tenant(tenant)
+            tenant = self._counted_tenant(tenant)
             direction = direction if direction in DIRECTIONS else "other"
             key = (direction, country_label(caller), country_label(destination),
                    "answered" if answered else "unanswered", tenant)
@@ -320,8 +447,9 @@ class Metrics:
                 self._clis[subject] = _CliRow(tenant, today, cap, 0.0, 0.0, None, risk_of(subject))
 
     def tenant(self, tenant: str | None) -> str:
-        """A tenant's label value: the first `tenant_limit` tenants seen keep their name, later ones
-        are "other" (a stream of made-up tenants must not grow the registry without bound)."""
+        """A tenant's label value: the inventory's tenants, then the first tenants the records name,
+        keep their name up to `tenant_limit`; later ones are "other" (a stream of made-up tenants must
+        not grow the registry without bound)."""
         label = tenant_label(tenant)
         if label in self._tenants:
             return label
@@ -332,7 +460,20 @@ class Metrics:
             self.sip_final.labels(cls, label)
         for code in ANALYTICS_REJECTIONS:
             self.analytics_rejections.labels(str(code), label)
+        self._start_decisions(label)
         return label
+
+    def _counted_tenant(self, tenant: str | None) -> str:
+        """`tenant()`, counting the calls and decisions that overflow into "other"."""
+        label = self.tenant(tenant)
+        if label == "other" and tenant_label(tenant) != "other":
+            self.tenant_overflow.inc()
+        return label
+
+    def add_tenants(self, tenants: Iterable[str | None]) -> None:
+        """Tenants known in advance (the inventory's): they get their label before any record's."""
+        for tenant in sorted({tenant_label(t) for t in tenants if t}):
+            self.tenant(tenant)
 
     def _talk(self, direction: str, tenant: str) -> Any:
         child = self._talk_time.get((direction, tenant))
@@ -342,35 +483,63 @@ class Metrics:
 
     # decisions -------------------------------------------------------------------------------------
 
-    def record_decision(self, decision: Mapping[str, Any], count_block: bool = True) -> None:
-        """Count a decision (its JSON form); blocks and unblocks move the active-blocks gauge unless
-        the caller counts blocks in force itself (`count_block=False`, see `add_active_blocks`)."""
+    def record_decision(self, decision: Mapping[str, Any]) -> None:
+        """Count a decision (its JSON form). Blocks in force are not counted from decisions (a
+        re-delivered or pre-restart decision would count twice) but set from state: `set_blocks`."""
         rule = str(decision.get("rule") or "unknown")
         kind = str(decision.get("kind") or "")
         severity = str(decision.get("severity") or "")
         self.decisions.labels(
-            rule, kind if kind in DECISION_KINDS else "other", severity if severity in SEVERITIES else "other"
+            rule, kind if kind in DECISION_KINDS else "other", severity if severity in SEVERITIES else "other",
+            self._counted_tenant(decision.get("tenant")),
         ).inc()
-        if not count_block:
-            return
-        if kind == "block":
-            self.add_active_blocks(rule, 1)
-        elif kind == "unblock":
-            self.add_active_blocks(rule, -1)
 
-    def add_active_blocks(self, rule: str, delta: int) -> None:
-        self.set_active_blocks(rule, self._blocks.get(rule, 0) + delta)
+    def set_blocks(self, subject: str, blocks: Iterable[Mapping[str, Any]]) -> None:
+        """The blocks in force on one subject now (its state's `blocks` values), replacing what it had:
+        the active-blocks gauge and the blocks-in-force table are made from these at each scrape."""
+        rows = []
+        for block in blocks:
+            try:
+                rows.append(_BlockRow.of(block, self.tenant))
+            except (TypeError, ValueError):  # a metric must never stop the judge: the block is just not shown
+                continue
+        if rows:
+            self._blocks[subject] = tuple(rows)
+            self._block_pairs.update((row.rule, row.tenant) for row in rows)
+        else:
+            self._blocks.pop(subject, None)
 
-    def set_active_blocks(self, rule: str, count: int) -> None:
-        """Set a rule's active blocks outright: after a restart the worker knows them from its table,
-        and an unblock for a block counted before the restart must not drive the gauge negative."""
-        self._blocks[rule] = max(0, count)
-        self.active_blocks.labels(rule).set(self._blocks[rule])
+    def clear_blocks(self) -> None:
+        """Forget every subject's blocks (partitions moved: the next scan sets them again)."""
+        self._blocks.clear()
+
+    def set_rules(self, rules: Iterable[Any]) -> None:
+        """The worker's enabled rules (`rules.pack.Rule`s, as its packs load them): their thresholds are
+        published, and the decision series each can emit start at 0 for every tenant. Why at 0: a
+        counter's first sample is not an increase to Prometheus, so a tenant's first block would
+        otherwise be missing from `increase()` panels and annotations."""
+        kinds: set[tuple[str, str, str]] = set()
+        for rule in rules:
+            for threshold in rule.thresholds:
+                self.rule_threshold.labels(rule.id, threshold.kind, threshold.severity).set(threshold.at)
+                kinds.add((rule.id, threshold.kind, threshold.severity))
+            if rule.kind in DECISION_KINDS and rule.severity:
+                kinds.add((rule.id, rule.kind, rule.severity))
+        kinds |= {(rule, "unblock", severity) for rule, kind, severity in kinds if kind == "block"}
+        self._decision_kinds = sorted(kinds)
+        for tenant in sorted(self._tenants):
+            self._start_decisions(tenant)
+
+    def _start_decisions(self, tenant: str) -> None:
+        for rule, kind, severity in self._decision_kinds:
+            self.decisions.labels(rule, kind, severity, tenant)
 
     # per caller ID ---------------------------------------------------------------------------------
 
-    def set_inventory(self, numbers: Iterable[str] | None) -> None:
-        """Restrict per-CLI series to these numbers (None: the busiest `cli_limit` instead)."""
+    def set_inventory(self, numbers: Iterable[str] | None, tenants: Iterable[str | None] = ()) -> None:
+        """Restrict per-CLI series to these numbers (None: the busiest `cli_limit` instead); the
+        inventory's `tenants` get their label values first."""
+        self.add_tenants(tenants)
         self.inventory = None if numbers is None else frozenset(numbers)
         if self.inventory is not None:
             for caller_id in [c for c in self._clis if c not in self.inventory]:
@@ -413,6 +582,10 @@ class Metrics:
     @property
     def tracked_clis(self) -> list[str]:
         return sorted(self._clis)
+
+    def watch_poster(self, stats: Callable[[], Mapping[str, int]]) -> None:
+        """Export the Alertmanager poster's counters (`AlertPoster.stats`)."""
+        self.registry.register(_PosterCollector(stats))
 
     # pipeline --------------------------------------------------------------------------------------
 

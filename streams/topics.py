@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rules.errors import CidwatchError
+from streams.connection import kafka_admin
 from streams.settings import COMPACTED_TOPICS, TOPIC_NAMES, Settings
 
 
@@ -33,6 +34,7 @@ class CreateResult:
 
     created: list[str] = field(default_factory=list)
     existing: list[str] = field(default_factory=list)
+    replication: int = 0  # replicas of each created topic
 
 
 def topic_names(settings: Settings) -> dict[str, str]:
@@ -51,56 +53,80 @@ def topic_spec(name: str, partitions: int, replication: int) -> dict[str, Any]:
 
 @contextmanager
 def admin_client(settings: Settings) -> Iterator[Any]:
-    """A KafkaAdminClient for the configured broker, with a user-facing error when it is down."""
-    from kafka.admin import KafkaAdminClient
-    from kafka.errors import KafkaError
-
-    try:
-        admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="cidwatch-topics",
-                                 bootstrap_timeout_ms=10000)
-    except KafkaError as exc:
-        raise TopicError(f"cannot reach the Kafka broker at {settings.bootstrap_servers} ({exc}); "
-                       "start one with `cidwatch broker start` or set CIDWATCH_BROKER") from exc
+    """A KafkaAdminClient for the configured broker (BrokerUnavailable, one line, when it cannot be used)."""
+    admin = kafka_admin(settings, "cidwatch-topics")
     try:
         yield admin
     finally:
         admin.close()
 
 
-def create_topics(settings: Settings, partitions: int = 8, replication: int = 1,
-                  extra: tuple[str, ...] = ()) -> CreateResult:
-    """Create whichever topics are missing (plus `extra` short names, e.g. raw.asterisk); existing ones
-    are reported, not changed."""
-    if partitions < 1 or replication < 1:
-        raise TopicError("partitions and replication must be at least 1")
+def replication_factor(settings: Settings, admin: Any) -> int:
+    """Replicas of every topic cidwatch creates: `--replication-factor` when given, else the broker's
+    own `default.replication.factor` (1 on the local development broker, 3 on a managed cluster), so
+    that a worker's changelogs are as durable as the cluster makes any topic by default."""
+    if settings.replication_factor is not None:
+        return settings.replication_factor
+    from kafka.admin import ConfigResource
+    from kafka.errors import KafkaError
+
+    try:
+        brokers = admin.describe_cluster()["brokers"]
+        resource = ConfigResource("BROKER", str(brokers[0]["broker_id"]), ["default.replication.factor"])
+        described = admin.describe_configs([resource], config_filter="all")
+        return int(next(iter(described["broker"].values()))["default.replication.factor"]["value"])
+    except (KafkaError, KeyError, IndexError, StopIteration, TypeError, ValueError) as exc:
+        raise TopicError(f"cannot read the broker's default.replication.factor at {settings.bootstrap_servers} "
+                         f"({type(exc).__name__}: {exc}); pass --replication-factor N "
+                         "(or CIDWATCH_KAFKA_REPLICATION_FACTOR)") from exc
+
+
+def create_topics(settings: Settings, partitions: int = 8, extra: tuple[str, ...] = ()) -> CreateResult:
+    """Create whichever topics are missing (plus `extra` short names, e.g. raw.asterisk) with
+    `replication_factor(settings)` replicas; existing ones are reported, not changed."""
+    if partitions < 1:
+        raise TopicError("--partitions must be at least 1")
     names = {**topic_names(settings), **{name: settings.topic(name) for name in extra}}
     result = CreateResult()
     with admin_client(settings) as admin:
+        replication = replication_factor(settings, admin)
+        result.replication = replication
         present = set(admin.list_topics())
         wanted = {full: topic_spec(short, partitions, replication)
                   for short, full in names.items() if full not in present}
         result.existing = [full for full in names.values() if full in present]
         if wanted:
-            response = admin.create_topics(wanted, raise_errors=False, wait_for_metadata=True)
-            _sort_response(response, result)
+            _create(admin, wanted, result)
     return result
 
 
-def create_changelogs(settings: Settings, names: list[str], partitions: int, replication: int = 1) -> None:
+def create_changelogs(settings: Settings, names: list[str], partitions: int) -> None:
     """Create a worker's table changelog topics (compacted) before it starts.
 
     Why: Faust creates them itself at start-up and joins its consumer group a moment later; on a busy
     machine the broker's metadata does not list the new topics yet, the group leader ignores them
     ("Ignoring missing topic"), and every write to such a table then fails with PartitionsMismatch
-    (changelog "has 0 partitions"). Topics that exist already are left alone.
+    (changelog "has 0 partitions"). Topics that exist already are left alone. Replicas: as every topic
+    (`replication_factor`): a changelog with one replica loses the workers' state with its broker.
     """
     with admin_client(settings) as admin:
+        replication = replication_factor(settings, admin)
         present = set(admin.list_topics())
         specs = {name: {"num_partitions": partitions, "replication_factor": replication,
                         "configs": {"cleanup.policy": "compact"}} for name in names if name not in present}
         if specs:
-            response = admin.create_topics(specs, raise_errors=False, wait_for_metadata=True)
-            _sort_response(response, CreateResult())
+            _create(admin, specs, CreateResult())
+
+
+def require_topics(settings: Settings, names: list[str]) -> None:
+    """Raise TopicError naming the first of `names` the broker does not have (the broker does not
+    create topics on first use, and a producer would wait for one in vain)."""
+    with admin_client(settings) as admin:
+        present = set(admin.list_topics())
+    missing = [name for name in names if name not in present]
+    if missing:
+        raise TopicError(f"topic {missing[0]} does not exist on the Kafka broker at {settings.bootstrap_servers}; "
+                         "create the topics with `cidwatch topics create` (check CIDWATCH_TOPIC_PREFIX)")
 
 
 def partition_counts(settings: Settings, names: list[str]) -> dict[str, int]:
@@ -110,8 +136,17 @@ def partition_counts(settings: Settings, names: list[str]) -> dict[str, int]:
     return {topic["name"]: len(topic.get("partitions") or []) for topic in described}
 
 
+def _create(admin: Any, specs: dict[str, Any], result: CreateResult) -> None:
+    """Create `specs`, raise TopicError naming what the broker refused and why, then wait until the
+    created topics have leaders (kafka-python's wait_for_metadata would wait for refused ones too)."""
+    created_before = len(result.created)
+    _sort_response(admin.create_topics(specs, raise_errors=False), result)
+    if result.created[created_before:]:
+        admin.wait_for_topics(result.created[created_before:])
+
+
 def _sort_response(response: dict[str, Any], result: CreateResult) -> None:
-    failures = []
+    failures: dict[str, list[str]] = {}  # the broker's reason -> the topics it refused for it
     for topic in response["topics"]:
         code = topic.get("error_code", 0)
         if code == 0:
@@ -119,6 +154,8 @@ def _sort_response(response: dict[str, Any], result: CreateResult) -> None:
         elif code == ALREADY_EXISTS_ERROR_CODE:
             result.existing.append(topic["name"])
         else:
-            failures.append(f"{topic['name']}: error {code} {topic.get('error_message') or ''}".strip())
+            reason = f"error {code} {topic.get('error_message') or ''}".strip()
+            failures.setdefault(reason, []).append(topic["name"])
     if failures:
-        raise TopicError("could not create topics: " + "; ".join(failures))
+        raise TopicError("could not create topics: " + "; ".join(f"{', '.join(names)}: {reason}"
+                                                                 for reason, names in failures.items()))

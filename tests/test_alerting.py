@@ -3,7 +3,7 @@
 Why a real server: what "resolved", "re-posted" and "idempotent" mean is decided by Alertmanager's
 merge of alerts with equal labels, which an imitation would only restate. The server runs the
 shipped route tree (deploy/alertmanager.yml) with every receiver turned into a webhook the test
-serves, so a page shows up at /hook/compliance-oncall. Intervals are shortened: re-post every 1 s,
+serves, so a page shows up at /hook/tenant-acme-oncall. Intervals are shortened: re-post every 1 s,
 back-off between 0.1 and 0.5 s, group_wait/group_interval 1 s.
 """
 
@@ -121,25 +121,30 @@ def test_block_fires_pages_and_its_unblock_resolves(alertmanager: tuple[str, Rec
         assert listed["labels"] == {"alertname": "fr.daily_limit", "severity": "critical", "caller_id": cli,
                                     "tenant": "acme"}
         assert listed["annotations"] == {
-            "summary": block["message"], "source": "source of fr.daily_limit",
+            "summary": f"{cli} blocked by fr.daily_limit, tenant acme",
+            "description": f"251 calls today from {cli} (cap 250) In force since {block['at']} until cleared "
+                           "(cidwatch blocks clear): dialers must not present this caller ID. "
+                           "Source: source of fr.daily_limit",
+            "source": "source of fr.daily_limit",
             "runbook_url": "https://git.example.com/cidwatch/-/blob/main/docs/runbooks/fr.daily_limit.md",
             "decision_id": block["id"],
         }
         assert when(listed["startsAt"]) == now - timedelta(minutes=5)
         assert listed["status"]["state"] == "active"
-        assert [r["name"] for r in listed["receivers"]] == ["compliance-oncall"]
-        # a block has no end of its own: a rolling endsAt, pushed forward by every re-post
+        # acme has its own compliance team in deploy/alertmanager.yml, paged as well as the shared on-call
+        assert [r["name"] for r in listed["receivers"]] == ["tenant-acme-oncall", "compliance-oncall"]
+        # a block has no end of its own: its endsAt is held a day ahead, pushed forward by every re-post
         first_end = when(listed["endsAt"])
-        assert first_end > datetime.now(UTC)
+        assert first_end > datetime.now(UTC) + timedelta(hours=23)
         await eventually(lambda: when(active(url, cli)[0]["endsAt"]) > first_end, what="a re-post")
-        page = (await eventually(lambda: delivered(received, "/hook/compliance-oncall", "firing", cli),
+        page = (await eventually(lambda: delivered(received, "/hook/tenant-acme-oncall", "firing", cli),
                                  what="the page"))[0]
         assert page["labels"]["alertname"] == "fr.daily_limit"
         assert page["annotations"]["decision_id"] == block["id"]
 
         poster.submit(unblock)
         await eventually(lambda: not active(url, cli), what="the block no longer active")
-        resolved = (await eventually(lambda: delivered(received, "/hook/compliance-oncall", "resolved", cli),
+        resolved = (await eventually(lambda: delivered(received, "/hook/tenant-acme-oncall", "resolved", cli),
                                      what="the resolved notification"))[0]
         assert resolved["status"] == "resolved"
         assert when(resolved["endsAt"]) == now
@@ -149,6 +154,78 @@ def test_block_fires_pages_and_its_unblock_resolves(alertmanager: tuple[str, Rec
     run_with(AlertPoster(url, "https://git.example.com/cidwatch/-/blob/main/", on_result=results.append, **FAST),
              body)
     assert results and all(results)
+
+
+def test_a_stopped_worker_leaves_its_blocks_firing_and_its_watchdog_resolves(
+        alertmanager: tuple[str, Received]) -> None:
+    """The worker goes away (its poster stops) while a block is in force: Alertmanager keeps the block
+    active well past the worker's re-post rhythm (the block is still on the topic), and the worker's
+    watchdog resolves, which the NOC hears as a resolved notification."""
+    url, received = alertmanager
+    now = datetime.now(UTC).replace(microsecond=0)
+    cli = "+33162000013"
+    block = decision("block", "cli.not_authorized", "critical", cli, now - timedelta(minutes=2))
+    poster = AlertPoster(url, worker="worker-a:6066", **FAST)
+
+    def watchdogs(status: str) -> list[dict[str, Any]]:
+        return [alert for got, payload in received if got == "/hook/noc-watchdog" and payload["status"] == status
+                for alert in payload["alerts"] if alert["labels"]["instance"] == "worker-a:6066"]
+
+    async def body(poster: AlertPoster) -> None:
+        poster.submit(block)
+        await eventually(lambda: active(url, cli), what="the block")
+        alive = (await eventually(lambda: watchdogs("firing"), what="the watchdog"))[0]
+        assert alive["labels"] == {"alertname": "CidwatchWorkerWatchdog", "severity": "none", "team": "noc",
+                                   "instance": "worker-a:6066"}
+        assert set(alive["annotations"]) == {"summary", "description", "runbook_url"}
+
+    run_with(poster, body)
+
+    async def after_stop() -> None:
+        # the watchdog's endsAt was 3 re-posts (3 s) ahead: Alertmanager resolves it, and tells the NOC
+        await eventually(lambda: watchdogs("resolved"), timeout=30, what="the watchdog resolved")
+        still = active(url, cli)
+        assert len(still) == 1 and still[0]["status"]["state"] == "active"
+        assert when(still[0]["endsAt"]) > datetime.now(UTC) + timedelta(hours=23)
+        assert not delivered(received, "/hook/tenant-acme-oncall", "resolved", cli)
+
+    asyncio.run(after_stop())
+
+
+def test_time_boxed_block_ends_at_its_until_and_posts_failures_are_counted(
+        alertmanager: tuple[str, Received]) -> None:
+    url, _ = alertmanager
+    now = datetime.now(UTC).replace(microsecond=0)
+    cli = "+33162000014"
+    until = now + timedelta(hours=2)
+    block = decision("block", "fr.daily_limit", "critical", cli, now, until=until)
+
+    async def body(poster: AlertPoster) -> None:
+        poster.submit(block)
+        listed = (await eventually(lambda: active(url, cli), what="the block"))[0]
+        assert when(listed["endsAt"]) == until
+        assert f"until {iso_utc(until)}." in listed["annotations"]["description"]
+        assert poster.stats()["posts_ok"] >= 1 and poster.stats()["posts_failed"] == 0
+
+    run_with(AlertPoster(url, **FAST), body)
+
+    async def refused_and_failed() -> None:
+        bad = AlertPoster(url, **FAST)
+        await bad.start()
+        try:  # an alert Alertmanager refuses (startsAt after endsAt): a 400, counted, not retried
+            bad.submit(decision("alert", "cli.invalid", "warning", cli, now, until=now - timedelta(hours=1)))
+            await eventually(lambda: bad.stats()["posts_refused"] >= 1, what="a refused post")
+        finally:
+            await bad.stop()
+        gone = AlertPoster(f"http://127.0.0.1:{free_port()}", **FAST)
+        await gone.start()
+        try:
+            gone.submit(block)
+            await eventually(lambda: gone.stats()["posts_failed"] >= 2, what="failed posts")
+        finally:
+            await gone.stop()
+
+    asyncio.run(refused_and_failed())
 
 
 def test_alert_ends_with_its_window_and_scopes_are_separate_alerts(alertmanager: tuple[str, Received]) -> None:
@@ -227,7 +304,7 @@ def test_alertmanager_down_then_up_gets_the_block(tmp_path: Path, webhook: tuple
         assert True not in results
         processes.append(spawn_alertmanager(tmp_path, am_config(tmp_path, hook), port))
         await eventually(lambda: active(url, cli), what="the block after Alertmanager came up")
-        await eventually(lambda: delivered(received, "/hook/compliance-oncall", "firing", cli), what="the page")
+        await eventually(lambda: delivered(received, "/hook/tenant-acme-oncall", "firing", cli), what="the page")
         assert results[-1] is True and poster.duplicates == 99
 
     try:

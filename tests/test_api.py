@@ -53,6 +53,21 @@ def test_scope_applies_reads_country_and_type_scopes():
     assert scope_applies({"destination_type": "toll_free"}, us_tf)
     assert not scope_applies({"destination_type": "toll_free"}, fr)
     assert scope_applies({"unknown_key": "x"}, fr)  # never read narrower than it may be
+    automated = {"destination_country": "FR", "purpose": "automated,telemarketing"}
+    assert scope_applies(automated, fr, "automated") and scope_applies(automated, None, None)
+    assert not scope_applies(automated, None, "personal")  # the purpose rules it out, destination unknown
+    assert not scope_applies(automated, au, "automated")
+
+
+def test_check_reads_a_purpose_scope():
+    book = Book()
+    book.apply_block(*block("+33612345678", "fr.automated_not_npv", {"purpose": "automated"}))
+    assert book.check("+33612345678", "acme", None, NOW)["allowed"] is False  # purpose unknown: covered
+    automated = book.check("+33612345678", "acme", "+33140000001", NOW, "Automated")
+    assert automated["allowed"] is False and automated["purpose"] == "automated"
+    assert book.check("+33612345678", "acme", None, NOW, "personal")["allowed"] is True
+    with pytest.raises(BadRequest, match="purpose: must be one of telemarketing, automated, service, personal"):
+        book.check("+33612345678", "acme", None, NOW, "robocall")
 
 
 def test_check_applies_scoped_blocks_by_destination():

@@ -370,9 +370,20 @@ def test_tail_prints_decisions_one_per_line(kafka_bootstrap: str, topic_prefix: 
 
 
 def test_format_record_for_dlq_tombstones_and_garbage() -> None:
-    dlq = {"at": "2026-05-04T10:00:00Z", "reason": "started_at: required field is missing",
-           "source": {"topic": "cidwatch.cdr", "partition": 3, "offset": 41}, "record": "{bad"}
-    assert tail.format_record("dlq", None, json.dumps(dlq).encode()) == (
-        "2026-05-04T10:00:00Z  started_at: required field is missing  cidwatch.cdr/3@41  {bad")
+    """A dead letter as the worker writes it (streams/dlq.py): the time it was dead-lettered (its Kafka
+    timestamp), why, which field, where it came from, and the record it carries, decoded."""
+    from streams.dlq import Rejected, dead_letter
+
+    rejected = Rejected("missing_field", "started_at", "required field is missing")
+    dlq = dead_letter(b'{"call_id": "c1"}', rejected, "cidwatch.cdr", 3, 41, key=b"+33140000001")
+    assert tail.format_record("dlq", None, json.dumps(dlq).encode(), 1_777_888_999_123) == (
+        '2026-05-04T10:03:19.123Z  missing_field: required field is missing  started_at  cidwatch.cdr/3@41  '
+        '{"call_id": "c1"}')
+    oversized = dead_letter(b"x" * 5000, Rejected("oversized", "record", "too big"), "cidwatch.cdr", 0, 7)
+    line = tail.format_record("dlq", None, json.dumps(oversized).encode(), None)
+    assert line.startswith("-  oversized: too big  record  cidwatch.cdr/0@7  xxx")
+    assert line.endswith(f"... (5000 bytes, sha256 {oversized['value_sha256']})")
+    multi = dead_letter(b"a\nb\xff", Rejected("bad_utf8", "record", "not UTF-8"), "t", 0, 1)
+    assert tail.format_record("dlq", None, json.dumps(multi).encode()).endswith("t/0@1  a\\nb\\xff")
     assert tail.format_record("blocks", b"k", None).startswith("-  tombstone  k")
     assert tail.format_record("decisions", b"k", b"\xff").startswith("-  unreadable  k")

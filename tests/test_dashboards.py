@@ -22,7 +22,15 @@ from typing import Any
 import pytest
 
 from cidwatch.cli import main
-from dashboards.build import GENERATED, all_dashboards, build, panel_queries, render, variable_queries
+from dashboards.build import (
+    GENERATED,
+    all_dashboards,
+    annotation_queries,
+    build,
+    panel_queries,
+    render,
+    variable_queries,
+)
 from dashboards.push import PushError, payload, push
 
 UIDS = {"cidwatch-delivery", "cidwatch-spam-risk", "cidwatch-compliance", "cidwatch-pipeline"}
@@ -31,9 +39,12 @@ PANELS = {
                           "Average talk time", "SIP failure mix", "Analytics-blocked rate"],
     "cidwatch-spam-risk": ["Riskiest CLIs", "Risk over time (top 10)", "Short-call share (top 10)",
                            "Volume against 100/day (top 10)"],
-    "cidwatch-compliance": ["Decisions by rule", "Active blocks", "French daily quota use per CLI", "DLQ rate"],
-    "cidwatch-pipeline": ["Throughput", "Consumer lag", "Decision latency percentiles", "Rebalances", "Worker up"],
+    "cidwatch-compliance": ["Decisions in range", "Decisions by rule", "Active blocks",
+                            "French daily quota use per CLI", "Blocks in force"],
+    "cidwatch-pipeline": ["Throughput", "Consumer lag", "Decision latency percentiles", "DLQ rate", "Rebalances",
+                          "Worker up"],
 }
+TENANT_DASHBOARDS = ("cidwatch-delivery", "cidwatch-spam-risk", "cidwatch-compliance")
 GRAFANA_BUILTINS = {"__rate_interval", "__interval", "__range"}
 TOKEN = "glsa_test_token"
 VIEWER_TOKEN = "glsa_viewer_token"
@@ -50,9 +61,10 @@ def dashboards() -> dict[str, dict[str, Any]]:
 def test_generated_json_is_current(dashboards: dict[str, dict[str, Any]]) -> None:
     """Fails when dashboards/build.py changed without `cidwatch dashboards build`."""
     committed = {path.stem: path.read_text(encoding="utf-8") for path in GENERATED.glob("*.json")}
-    assert set(committed) == set(dashboards), "run: cidwatch dashboards build"
+    regenerate = "run: cidwatch dashboards build --out dashboards/generated"
+    assert set(committed) == set(dashboards), regenerate
     for uid, model in dashboards.items():
-        assert committed[uid] == render(model), f"{uid}.json is stale: run cidwatch dashboards build"
+        assert committed[uid] == render(model), f"{uid}.json is stale: {regenerate}"
 
 
 def test_build_is_deterministic(tmp_path: Path) -> None:
@@ -125,15 +137,102 @@ def test_risk_table_has_a_column_per_factor(dashboards: dict[str, dict[str, Any]
     assert set(organize["options"]["renameByName"].values()) == set(refs)
 
 
-def test_french_quota_is_a_bar_gauge_against_250(dashboards: dict[str, dict[str, Any]]) -> None:
-    panel = dashboards["cidwatch-compliance"]["panels"][2]
-    assert panel["type"] == "bargauge"
-    assert panel["fieldConfig"]["defaults"]["max"] == 250
-    assert "cidwatch_cli_daily_cap == 250" in panel["targets"][0]["expr"]
+def panel(dashboards: dict[str, dict[str, Any]], uid: str, title: str) -> dict[str, Any]:
+    return next(p for p in dashboards[uid]["panels"] if p["title"] == title)
+
+
+def test_french_quota_draws_the_cap_the_worker_exports(dashboards: dict[str, dict[str, Any]]) -> None:
+    """No 250 in the panel: its maximum is `cidwatch_rule_threshold` of fr.daily_limit's block, through
+    Grafana's configFromData, and red starts at 100 % of that maximum."""
+    quota = panel(dashboards, "cidwatch-compliance", "French daily quota use per CLI")
+    assert quota["type"] == "bargauge"
+    assert "250" not in json.dumps(quota)
+    assert "max" not in quota["fieldConfig"]["defaults"]
+    cap = next(t for t in quota["targets"] if t["refId"] == "cap")
+    assert cap["expr"] == 'max(cidwatch_rule_threshold{rule="fr.daily_limit", kind="block"})'
+    assert quota["transformations"] == [{"id": "configFromData", "options": {
+        "configRefId": "cap", "mappings": [{"fieldName": "cap", "handlerKey": "max"}]}}]
+    assert cap["legendFormat"] == "cap"  # the field name the mapping reads
+    assert quota["fieldConfig"]["defaults"]["thresholds"] == {
+        "mode": "percentage", "steps": [{"color": "green", "value": None}, {"color": "red", "value": 100}]}
+
+
+def test_decisions_are_counts_over_the_range(dashboards: dict[str, dict[str, Any]]) -> None:
+    in_range = panel(dashboards, "cidwatch-compliance", "Decisions in range")["targets"][0]
+    assert "increase(cidwatch_decisions_total{" in in_range["expr"] and in_range["expr"].endswith("[$__range]))")
+    assert in_range["instant"] is True
+    by_rule = panel(dashboards, "cidwatch-compliance", "Decisions by rule")
+    assert "increase(cidwatch_decisions_total{" in by_rule["targets"][0]["expr"]
+    assert by_rule["fieldConfig"]["defaults"]["custom"]["drawStyle"] == "bars"
+    for uid, title, expr in panel_queries(dashboards):
+        if "cidwatch_decisions_total" in expr:
+            assert "rate(" not in expr, (uid, title)
+
+
+def test_block_and_unblock_decisions_are_annotations(dashboards: dict[str, dict[str, Any]]) -> None:
+    for uid in TENANT_DASHBOARDS:
+        annotations = {a["name"]: a for a in dashboards[uid]["annotations"]["list"] if a.get("expr")}
+        assert set(annotations) == {"Blocks", "Unblocks"}, uid
+        for name, kind in (("Blocks", "block"), ("Unblocks", "unblock")):
+            annotation = annotations[name]
+            assert f'kind="{kind}"' in annotation["expr"] and 'tenant=~"$tenant"' in annotation["expr"]
+            assert annotation["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+            assert annotation["enable"] is True and annotation["tagKeys"] == "rule,kind,tenant"
+            assert annotation["titleFormat"] == "{{rule}} {{kind}}"
+
+
+def test_blocks_in_force_table(dashboards: dict[str, dict[str, Any]]) -> None:
+    blocks = panel(dashboards, "cidwatch-compliance", "Blocks in force")
+    assert blocks["type"] == "table"
+    assert [t["refId"] for t in blocks["targets"]] == ["since", "until"]
+    assert "cidwatch_block_since_timestamp_seconds" in blocks["targets"][0]["expr"]
+    assert "cidwatch_block_until_timestamp_seconds" in blocks["targets"][1]["expr"]
+    organize = next(t for t in blocks["transformations"] if t["id"] == "organize")["options"]
+    columns = sorted(organize["indexByName"], key=organize["indexByName"].get)
+    shown = [organize["renameByName"].get(c, c) for c in columns]
+    assert shown == ["CLI", "tenant", "rule", "scope", "since", "until"]
+    overrides = {o["matcher"]["options"]: o["properties"] for o in blocks["fieldConfig"]["overrides"]}
+    assert {"id": "unit", "value": "dateTimeAsIso"} in overrides["since"]
+    assert overrides["rule"][0]["value"][0]["url"] == "${runbook_base}/docs/runbooks/${__value.text}.md"
+
+
+def test_compliance_panels_link_their_runbooks(dashboards: dict[str, dict[str, Any]]) -> None:
+    for item in dashboards["cidwatch-compliance"]["panels"]:
+        links = [*(item.get("links") or []), *(item["fieldConfig"]["defaults"].get("links") or [])]
+        links += [link for o in item["fieldConfig"].get("overrides", []) for p in o["properties"]
+                  if p["id"] == "links" for link in p["value"]]
+        assert any(link["url"].startswith("${runbook_base}/docs/runbooks/") for link in links), item["title"]
+    for uid, model in dashboards.items():
+        variables = {v["name"]: v for v in model["templating"]["list"]}
+        assert variables["runbook_base"]["type"] == "textbox", uid
+
+
+def test_the_four_dashboards_link_to_each_other(dashboards: dict[str, dict[str, Any]]) -> None:
+    for uid, model in dashboards.items():
+        link = next(link for link in model["links"] if link["type"] == "dashboards")
+        assert link["tags"] == model["tags"] == ["cidwatch"], uid  # every cidwatch dashboard, by its tag
+        assert link["keepTime"] is True and link["includeVars"] is True
+
+
+def test_every_selector_of_a_tenant_dashboard_filters_the_tenant(dashboards: dict[str, dict[str, Any]]) -> None:
+    """Each metric a Delivery, Spam-label risk or Compliance panel (or annotation) reads is selected with
+    the Tenant variable, except the rule thresholds, which belong to no tenant (tests/test_obs_harness.py
+    runs them with a tenant chosen against a real Prometheus)."""
+    queries = [(u, t, e) for u, t, e in [*panel_queries(dashboards), *annotation_queries(dashboards)]
+               if u in TENANT_DASHBOARDS]
+    for uid, title, expr in queries:
+        for metric, matchers in re.findall(r"\b(cidwatch_\w+|up)\b(\{[^}]*\})?", expr):
+            if metric == "cidwatch_rule_threshold":
+                continue
+            assert 'tenant=~"$tenant"' in matchers, (uid, title, metric)
+    names = {uid: {v["name"] for v in m["templating"]["list"]} for uid, m in dashboards.items()}
+    assert all("tenant" in names[uid] for uid in TENANT_DASHBOARDS)
+    assert "tenant" not in names["cidwatch-pipeline"]  # per worker: see dashboards/build.py
 
 
 def test_panels_quote_the_rules_shipped_thresholds(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """The French cap and the spam-label risk levels come from the shipped packs, never copies of them."""
+    """The spam-label risk levels come from the shipped packs, never copies of them; the French cap is
+    not quoted at all (the worker exports it)."""
     import dashboards.build as build_module
     from rules.pack import PACKS_DIR, load_packs
 
@@ -142,10 +241,8 @@ def test_panels_quote_the_rules_shipped_thresholds(monkeypatch: pytest.MonkeyPat
         text = text.replace("at: 200,", "at: 150,").replace("at: 250,", "at: 180,").replace("at: 85,", "at: 90,")
         (tmp_path / source.name).write_text(text, encoding="utf-8")
     monkeypatch.setattr(build_module, "load_packs", lambda: load_packs(tmp_path))
-    quota = build_module.to_dict(build_module.compliance())["panels"][2]
-    assert "cidwatch_cli_daily_cap == 180" in quota["targets"][0]["expr"]
-    assert quota["fieldConfig"]["defaults"]["max"] == 180
-    assert "180-a-day cap (rule fr.daily_limit: warning at 150, block at 180)" in quota["description"]
+    shipped = build_module.to_dict(build_module.compliance())
+    assert shipped == all_dashboards()["cidwatch-compliance"]  # the French cap is read at run time
     risk = build_module.to_dict(build_module.spam_risk())["panels"][1]
     assert risk["description"].endswith("rule spam.label_risk warns at 70 and pages at 90.")
     assert [s["value"] for s in risk["fieldConfig"]["defaults"]["thresholds"]["steps"]] == [None, 70, 90]

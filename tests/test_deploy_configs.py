@@ -39,16 +39,23 @@ def test_alertmanager_config_is_valid() -> None:
         (["alertname=us.cnam_missing", "severity=info", "caller_id=+14155550100"], "compliance-chat-and-email"),
         (["alertname=CidwatchWorkerDown", "severity=critical", "team=noc"], "noc-oncall"),
         (["alertname=CidwatchDLQGrowing", "severity=warning", "team=noc"], "noc-chat"),
+        (["alertname=CidwatchWorkerWatchdog", "severity=none", "team=noc", "instance=w:6066"], "noc-watchdog"),
+        # a tenant with its own team: its pages and warnings go to that team and the shared receivers
+        (["alertname=fr.daily_limit", "severity=critical", "caller_id=+33123456789", "tenant=acme"],
+         "tenant-acme-oncall compliance-oncall"),
+        (["alertname=fr.daily_limit", "severity=critical", "caller_id=+33123456789", "tenant=globex"],
+         "compliance-oncall"),
+        (["alertname=us.cnam_missing", "severity=info", "tenant=acme"], "tenant-acme-chat compliance-chat-and-email"),
     ],
 )
 def test_alertmanager_routes(labels: list[str], receiver: str) -> None:
     out = run(binary("amtool"), "config", "routes", "test", "--config.file=deploy/alertmanager.yml", *labels).stdout
-    assert out.split() == [receiver]
+    assert out.strip().split(",") == receiver.split()
 
 
-def test_alertmanager_groups_by_rule_and_caller_id_and_holds_no_secret() -> None:
+def test_alertmanager_groups_by_rule_and_tenant_and_holds_no_secret() -> None:
     config = yaml.safe_load((DEPLOY / "alertmanager.yml").read_text())
-    assert config["route"]["group_by"] == ["alertname", "caller_id"]
+    assert config["route"]["group_by"] == ["alertname", "tenant"]  # a digest per rule and tenant
     oncall = next(r for r in config["receivers"] if r["name"] == "compliance-oncall")
     assert oncall["pagerduty_configs"][0]["routing_key_file"].startswith("/etc/alertmanager/secrets/")
     assert oncall["opsgenie_configs"][0]["api_key_file"].startswith("/etc/alertmanager/secrets/")
@@ -71,7 +78,7 @@ def test_prometheus_config_scrapes_workers_and_alerts() -> None:
 
 def test_prometheus_rules_are_valid() -> None:
     out = run(binary("promtool"), "check", "rules", "deploy/prometheus-rules.yml").stdout
-    assert "SUCCESS: 5 rules found" in out
+    assert "SUCCESS: 7 rules found" in out
 
 
 def test_prometheus_rules_unit_tests_pass() -> None:
@@ -83,7 +90,11 @@ def test_pipeline_alerts_and_their_runbooks() -> None:
     groups = yaml.safe_load((DEPLOY / "prometheus-rules.yml").read_text())["groups"]
     alerts = {rule["alert"]: rule for group in groups for rule in group["rules"]}
     assert set(alerts) == {"CidwatchWorkerDown", "CidwatchDLQGrowing", "CidwatchConsumerLagHigh",
-                           "CidwatchWorkerStalled", "CidwatchInternalErrors"}
+                           "CidwatchWorkerStalled", "CidwatchInternalErrors", "CidwatchNoWorkerUp",
+                           "CidwatchAlertmanagerPostsFailing"}
+    assert alerts["CidwatchNoWorkerUp"]["expr"].startswith("absent(")
+    failing = alerts["CidwatchAlertmanagerPostsFailing"]["expr"]
+    assert 'cidwatch_alertmanager_posts_total{outcome=~"failed|refused"}' in failing
     assert "up" in alerts["CidwatchWorkerDown"]["expr"]
     assert "cidwatch_stalled" in alerts["CidwatchWorkerStalled"]["expr"]
     assert 'reason="internal_error"' in alerts["CidwatchInternalErrors"]["expr"]
@@ -91,3 +102,5 @@ def test_pipeline_alerts_and_their_runbooks() -> None:
     assert "cidwatch_consumer_lag" in alerts["CidwatchConsumerLagHigh"]["expr"]
     for name, rule in alerts.items():
         assert (ROOT / rule["annotations"]["runbook_url"]).is_file(), name
+        assert rule["annotations"]["summary"] and rule["annotations"]["description"], name
+    assert (ROOT / "docs" / "runbooks" / "CidwatchWorkerWatchdog.md").is_file()  # the worker posts that one

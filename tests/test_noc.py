@@ -113,11 +113,12 @@ def test_dashboards_alerts_and_paging_on_a_real_worker(kafka_bootstrap, topic_pr
             values = label_values(prom_url, text, variables.setdefault(uid, {}))
             assert values, f"{uid}: variable {name} has no values ({text})"
             variables[uid][name] = promql_regex(values)
-        empty = [
-            (uid, title, fill(expr, variables[uid]))
-            for uid, title, expr in panel_queries()
-            if not query(prom_url, fill(expr, variables[uid]))
-        ]
+        # A panel has data when one of its targets does (the blocks table's `until` is empty while
+        # every block in force lasts until cleared).
+        targets: dict[tuple[str, str], list[str]] = {}
+        for uid, title, expr in panel_queries():
+            targets.setdefault((uid, title), []).append(fill(expr, variables[uid]))
+        empty = [panel for panel, exprs in targets.items() if not any(query(prom_url, e) for e in exprs)]
         assert empty == []
 
         # Alertmanager lists the worker's alerts with the right labels ...
@@ -127,6 +128,19 @@ def test_dashboards_alerts_and_paging_on_a_real_worker(kafka_bootstrap, topic_pr
         tollfree = next(a for a in listed if a["labels"]["alertname"] == "us.tollfree_to_tollfree")
         assert tollfree["labels"]["severity"] == "critical" and tollfree["labels"]["caller_id"].startswith("+1")
         assert tollfree["annotations"]["runbook_url"].endswith("docs/runbooks/us.tollfree_to_tollfree.md")
+        assert tollfree["annotations"]["summary"].startswith(tollfree["labels"]["caller_id"])
+        assert tollfree["annotations"]["description"]
+        watchdog = [a for a in listed if a["labels"]["alertname"] == "CidwatchWorkerWatchdog"]
+        assert len(watchdog) == 1 and watchdog[0]["labels"]["team"] == "noc"
+
+        # Tenants reach the worker's metrics: blocks in force per tenant, one row per block, the cap.
+        blocked = {r["metric"]["tenant"] for r in query(prom_url, "cidwatch_active_blocks > 0")}
+        assert blocked and blocked <= {"acme", "globex", "initech"}, blocked
+        rows = query(prom_url, "cidwatch_block_since_timestamp_seconds")
+        assert rows and all(r["metric"]["tenant"] in blocked for r in rows)
+        cap = query(prom_url, 'cidwatch_rule_threshold{rule="fr.daily_limit", kind="block"}')
+        assert [float(c["value"][1]) for c in cap] == [250.0]
+        assert query(prom_url, 'cidwatch_alertmanager_posts_total{outcome="ok"} > 0')
         # ... routes a critical one to the on-call webhook ...
         paged = wait_for(lambda: [p for path, p in received if path == "/hook/compliance-oncall"], 30, "a page")
         assert all(a["labels"]["severity"] == "critical" for p in paged for a in p["alerts"])
@@ -148,6 +162,19 @@ def test_dashboards_alerts_and_paging_on_a_real_worker(kafka_bootstrap, topic_pr
         assert wait_for(resolved, 60, "the UK block resolved in Alertmanager", worker)
         active = get_json(f"{am_url}/api/v2/alerts?active=true")
         assert not [a for a in active if a["labels"]["alertname"] == "uk.cli_not_permitted"]
+
+        # The worker stops: its blocks are still in force on the topic, so Alertmanager keeps them
+        # firing past the worker's re-post rhythm, while the worker's watchdog resolves.
+        blocks = {a["fingerprint"] for a in active if a["labels"]["severity"] == "critical"
+                  and a["labels"]["alertname"] in ("cli.not_authorized", "us.tollfree_to_tollfree")}
+        assert blocks
+        simulator.kill()
+        worker.stop()
+        stopped = wait_for(lambda: [a for path, p in received if path == "/hook/noc-watchdog"
+                                    for a in p["alerts"] if a["status"] == "resolved"], 60, "the watchdog resolved")
+        assert stopped[0]["labels"]["alertname"] == "CidwatchWorkerWatchdog"
+        still = {a["fingerprint"] for a in get_json(f"{am_url}/api/v2/alerts?active=true")}
+        assert blocks <= still
     finally:
         simulator.kill()
         simulator.wait(10)

@@ -30,7 +30,8 @@ from obs_harness import (
     start_prometheus,
 )
 
-from dashboards.build import panel_queries, variable_queries
+from dashboards.build import annotation_queries, panel_queries, variable_queries
+from rules.pack import load_packs
 from rules.risk import RiskScore
 from streams.metrics import CONTENT_TYPE, Metrics
 
@@ -40,23 +41,51 @@ CONTRACT_NAMES = (
     "cidwatch_cli_calls_today", "cidwatch_cli_daily_cap", "cidwatch_cli_answer_ratio",
     "cidwatch_cli_short_call_ratio", "cidwatch_cli_spam_risk_score", "cidwatch_cli_spam_risk_factor",
     "cidwatch_records_processed_total", "cidwatch_dlq_records_total", "cidwatch_decision_latency_seconds_bucket",
-    "cidwatch_consumer_lag", "cidwatch_rebalances_total", "cidwatch_worker_info",
+    "cidwatch_consumer_lag", "cidwatch_rebalances_total", "cidwatch_worker_info", "cidwatch_tenant_overflow_total",
+    "cidwatch_block_since_timestamp_seconds", "cidwatch_block_until_timestamp_seconds", "cidwatch_blocks_unlisted",
+    "cidwatch_rule_threshold",
 )
+TENANT_DASHBOARDS = ("cidwatch-delivery", "cidwatch-spam-risk", "cidwatch-compliance")
 RISK = RiskScore(92.5, {"volume": 20.0, "burst": 15.0, "answer_rate": 20.0, "short_calls": 15.0,
                         "rejections": 7.5, "attestation": 10.0, "distinct_destinations": 5.0})
 
 
+ACME_CLIS = ("+33123456789", "+33123456780")
+GLOBEX_CLIS = ("+33412345678", "+14155550177")
+
+
 def synthetic_metrics() -> Metrics:
-    """A worker's view after a little traffic: 3 answered and 2 unanswered FR->FR calls for acme."""
+    """A worker's view after a little traffic: 3 answered and 2 unanswered FR->FR calls for acme, one
+    rejected US call without a tenant, and for globex the same kinds of traffic in other amounts, so
+    that every family a tenant dashboard reads has series of two tenants."""
     metrics = Metrics(version="0.1.0-test")
+    metrics.set_rules(load_packs().rules.values())
     for duration in (12.0, 45.0, 300.0):
         metrics.record_call("outbound", "FR", "FR", True, "acme", duration, 200)
     metrics.record_call("outbound", "FR", "FR", False, "acme", 0.0, 486)
     metrics.record_call("outbound", "US", "US", False, "", 0.0, 608)
-    metrics.record_decision({"rule": "fr.daily_limit", "kind": "block", "severity": "critical"})
-    metrics.record_decision({"rule": "spam.label_risk", "kind": "alert", "severity": "critical"})
-    metrics.set_cli("+33123456789", "acme", 251, 250, 0.6, 0.1, None)
+    metrics.record_decision({"rule": "fr.daily_limit", "kind": "block", "severity": "critical", "tenant": "acme"})
+    metrics.record_decision({"rule": "spam.label_risk", "kind": "alert", "severity": "critical", "tenant": "acme"})
+    metrics.set_cli("+33123456789", "acme", 251, 250, 0.6, 0.1, RISK)
+    metrics.set_cli("+33123456780", "acme", 12, 250, 0.9, 0.0, RISK)
     metrics.set_cli("+14155550100", "", 400, 100, 0.1, 0.75, RISK)
+    metrics.set_blocks("+33123456789", [{"rule": "fr.daily_limit", "caller_id": "+33123456789", "tenant": "acme",
+                                         "at": "2026-03-02T15:00:00Z", "until": "2026-03-02T23:00:00Z",
+                                         "scope": {}}])
+    for duration in (5.0, 8.0):
+        metrics.record_call("outbound", "FR", "DE", True, "globex", duration, 200)
+    for code in (603, 607, 480):
+        metrics.record_call("outbound", "FR", "DE", False, "globex", 0.0, code)
+    metrics.record_decision({"rule": "fr.daily_limit", "kind": "block", "severity": "critical", "tenant": "globex"})
+    metrics.record_decision({"rule": "cli.not_authorized", "kind": "block", "severity": "critical",
+                             "tenant": "globex"})
+    metrics.set_cli("+33412345678", "globex", 260, 250, 0.2, 0.5, RISK)
+    metrics.set_cli("+14155550177", "globex", 90, None, 0.3, 0.4, RISK)
+    metrics.set_blocks("+33412345678", [{"rule": "fr.daily_limit", "caller_id": "+33412345678", "tenant": "globex",
+                                         "at": "2026-03-02T14:00:00Z", "until": None, "scope": {}},
+                                        {"rule": "cli.not_authorized", "caller_id": "+33412345678",
+                                         "tenant": "globex", "at": "2026-03-02T14:30:00Z", "until": None,
+                                         "scope": {}}])
     metrics.record_processed("cdr")
     metrics.record_dlq("not_json")
     metrics.observe_latency(0.2)
@@ -133,7 +162,7 @@ def test_prometheus_scrapes_recorded_counters(tmp_path: Path, worker_endpoint: t
         eventually(lambda: query(url, 'sum(cidwatch_calls_total{tenant="acme", outcome="answered"}) == 4'),
                    what="the fourth answered call")
         rejections = query(url, 'cidwatch_call_analytics_rejections_total{sip_code="608"}')
-        assert {r["metric"]["tenant"]: r["value"][1] for r in rejections} == {"none": "1", "acme": "0"}
+        assert {r["metric"]["tenant"]: r["value"][1] for r in rejections} == {"none": "1", "acme": "0", "globex": "0"}
         names = set(get_json(f"{url}/api/v1/label/__name__/values")["data"])
         assert set(CONTRACT_NAMES) <= names
         risk = query(url, 'cidwatch_cli_spam_risk_factor{caller_id="+14155550100", factor="rejections"}')
@@ -157,27 +186,80 @@ def test_prometheus_evaluates_the_pipeline_rules(tmp_path: Path, worker_endpoint
         groups = get_json(f"{url}/api/v1/rules")["data"]["groups"]
         rules = {r["name"]: r for g in groups for r in g["rules"]}
         assert set(rules) == {"CidwatchWorkerDown", "CidwatchDLQGrowing", "CidwatchConsumerLagHigh",
-                              "CidwatchWorkerStalled", "CidwatchInternalErrors"}
+                              "CidwatchWorkerStalled", "CidwatchInternalErrors", "CidwatchNoWorkerUp",
+                              "CidwatchAlertmanagerPostsFailing"}
         eventually(lambda: all(r.get("health") == "ok" for r in _rules(url)), what="rules evaluated healthy")
     finally:
         stop()
 
 
+def more_decisions(metrics: Metrics) -> None:
+    """Blocks and unblocks decided while Prometheus scrapes: what the annotations and the decision
+    panels count (an `increase` needs two samples of a counter)."""
+    for tenant in ("acme", "globex"):
+        for kind in ("block", "unblock"):
+            metrics.record_decision({"rule": "fr.daily_limit", "kind": kind, "severity": "critical", "tenant": tenant})
+
+
 def test_every_dashboard_query_returns_data(tmp_path: Path, worker_endpoint: tuple[Metrics, str]) -> None:
-    """Every panel's PromQL, variables filled from real label values (never a bare .*), returns
-    series from a real Prometheus scraping the worker's exposition."""
-    _, target = worker_endpoint
+    """Every panel's and annotation's PromQL, variables filled from real label values (never a bare
+    .*), returns series from a real Prometheus scraping the worker's exposition."""
+    metrics, target = worker_endpoint
     url, stop = start_prometheus(tmp_path, [target])
     try:
         eventually(lambda: query(url, "count_over_time(up[1m]) >= 3"), what="three scrapes")
+        more_decisions(metrics)
+        eventually(lambda: query(url, "increase(cidwatch_decisions_total[15s]) > 0"), what="decisions scraped")
         variables: dict[str, dict[str, str]] = {}
         for uid, name, text in variable_queries():
             values = label_values(url, text, variables.setdefault(uid, {}))
             assert values, f"{uid}: variable {name} has no values ({text})"
             variables[uid][name] = promql_regex(values)
-        empty = [(uid, title, fill(expr, variables[uid])) for uid, title, expr in panel_queries()
+        for uid in variables:
+            variables[uid]["runbook_base"] = "https://git.example.com/cidwatch"
+        empty = [(uid, title, fill(expr, variables[uid])) for uid, title, expr in [*panel_queries(),
+                                                                                   *annotation_queries()]
                  if not query(url, fill(expr, variables[uid]))]
         assert empty == []
+    finally:
+        stop()
+
+
+def test_each_panel_with_a_tenant_selected_shows_only_that_tenant(
+        tmp_path: Path, worker_endpoint: tuple[Metrics, str]) -> None:
+    """Issue 11: every panel (and annotation) of the tenant dashboards, run on a real Prometheus with one
+    tenant selected in the Tenant variable the way Grafana fills it, returns data, and every series it
+    returns is that tenant's (its tenant label, or its caller ID); with a tenant that has no traffic
+    selected, it returns nothing, so no panel reads a series of another tenant."""
+    metrics, target = worker_endpoint
+    url, stop = start_prometheus(tmp_path, [target])
+    own = {"acme": set(ACME_CLIS), "globex": set(GLOBEX_CLIS)}
+    try:
+        eventually(lambda: query(url, "count_over_time(up[1m]) >= 3"), what="three scrapes")
+        more_decisions(metrics)
+        eventually(lambda: query(url, "increase(cidwatch_decisions_total[15s]) > 0"), what="decisions scraped")
+        panels: dict[tuple[str, str], list[str]] = {}
+        for uid, title, expr in [*panel_queries(), *annotation_queries()]:
+            if uid in TENANT_DASHBOARDS:
+                panels.setdefault((uid, title), []).append(expr)
+        assert len(panels) == 15 + 6  # every panel, and two annotations a dashboard
+        for tenant in ("acme", "globex"):
+            chosen = {"tenant": promql_regex([tenant]), "runbook_base": ""}
+            chosen["caller_id"] = promql_regex(label_values(
+                url, 'label_values(cidwatch_cli_calls_today{tenant=~"$tenant"}, caller_id)', chosen))
+            chosen["rule"] = promql_regex(label_values(url, "label_values(cidwatch_decisions_total, rule)", chosen))
+            nobody = {**chosen, "tenant": "nobody", "caller_id": ".*"}
+            for (uid, title), exprs in panels.items():
+                found = [series for expr in exprs for series in query(url, fill(expr, chosen))]
+                assert found, (tenant, uid, title)
+                for series in found:
+                    labels = series["metric"]
+                    assert labels.get("tenant", tenant) == tenant, (tenant, uid, title, labels)
+                    assert labels.get("caller_id", next(iter(own[tenant]))) in own[tenant], (tenant, uid, title)
+                for expr in exprs:
+                    if "cidwatch_rule_threshold" in expr:
+                        continue  # the French cap: the pack's, the same for every tenant
+                    assert query(url, fill(expr, nobody)) == [], (uid, title, "series of other tenants")
     finally:
         stop()
 
@@ -189,10 +271,10 @@ def _rules(url: str) -> list[dict[str, Any]]:
 # --- real Alertmanager -------------------------------------------------------------------------------
 
 
-def am_alert(rule: str, severity: str, caller_id: str, ends: datetime) -> dict[str, Any]:
+def am_alert(rule: str, severity: str, caller_id: str, ends: datetime, tenant: str = "globex") -> dict[str, Any]:
     """An alert as the worker posts it to /api/v2/alerts."""
     return {
-        "labels": {"alertname": rule, "severity": severity, "caller_id": caller_id, "tenant": "acme"},
+        "labels": {"alertname": rule, "severity": severity, "caller_id": caller_id, "tenant": tenant},
         "annotations": {"summary": f"{rule} on {caller_id}", "source": "test",
                         "runbook_url": f"docs/runbooks/{rule}.md"},
         "startsAt": (ends - timedelta(hours=1)).isoformat(),
@@ -204,7 +286,8 @@ def test_alertmanager_routes_and_delivers(
     tmp_path: Path, webhook: tuple[str, list[tuple[str, dict[str, Any]]]]
 ) -> None:
     """The shipped route tree, in the real server: critical pages on-call, warnings go to chat and
-    e-mail, and a resolved block is notified as resolved."""
+    e-mail, a tenant with its own team gets its own, one page is a digest of a rule's caller IDs for
+    one tenant, and a resolved block is notified as resolved."""
     hook, received = webhook
     config_path = tmp_path / "alertmanager.yml"
     config_path.write_text(yaml.safe_dump(alertmanager_config_to_webhooks(hook)))
@@ -213,28 +296,46 @@ def test_alertmanager_routes_and_delivers(
         later = datetime.now(UTC) + timedelta(hours=1)
         block = am_alert("fr.daily_limit", "critical", "+33123456789", later)
         warning = am_alert("spam.label_risk", "warning", "+14155550100", later)
-        assert post_json(f"{url}/api/v2/alerts", [block, warning]) == 200
+        siblings = [am_alert("fr.daily_limit", "critical", f"+3312345679{n}", later) for n in range(3)]
+        acme = [am_alert("fr.daily_limit", "critical", f"+3312345680{n}", later, tenant="acme") for n in range(2)]
+        assert post_json(f"{url}/api/v2/alerts", [block, warning, *siblings, *acme]) == 200
 
         def delivered(path: str, status: str) -> list[dict[str, Any]]:
             return [p for got, p in received if got == path and p["status"] == status]
 
-        page = eventually(lambda: delivered("/hook/compliance-oncall", "firing"), what="page")[0]
+        def digest(path: str, tenant: str) -> list[dict[str, Any]]:
+            return [p for p in delivered(path, "firing") if p["groupLabels"]["tenant"] == tenant]
+
+        page = eventually(lambda: digest("/hook/compliance-oncall", "globex"), what="page")[0]
         assert page["receiver"] == "compliance-oncall"
-        assert page["alerts"][0]["labels"] == block["labels"]
-        assert page["alerts"][0]["annotations"]["runbook_url"] == "docs/runbooks/fr.daily_limit.md"
-        assert page["groupLabels"] == {"alertname": "fr.daily_limit", "caller_id": "+33123456789"}
+        assert page["groupLabels"] == {"alertname": "fr.daily_limit", "tenant": "globex"}
+        # one digest for the rule and tenant, listing its four caller IDs
+        assert sorted(a["labels"]["caller_id"] for a in page["alerts"]) == sorted(
+            a["labels"]["caller_id"] for a in [block, *siblings])
+        assert {a["annotations"]["runbook_url"] for a in page["alerts"]} == {"docs/runbooks/fr.daily_limit.md"}
+        assert len(digest("/hook/compliance-oncall", "globex")) == 1
+        theirs = eventually(lambda: delivered("/hook/tenant-acme-oncall", "firing"), what="acme's page")[0]
+        assert theirs["groupLabels"] == {"alertname": "fr.daily_limit", "tenant": "acme"}
+        assert len(theirs["alerts"]) == 2
+        shared = eventually(lambda: digest("/hook/compliance-oncall", "acme"), what="acme's page, shared")[0]
+        assert len(shared["alerts"]) == 2
         chat = eventually(lambda: delivered("/hook/compliance-chat-and-email", "firing"), what="chat")[0]
         assert chat["alerts"][0]["labels"]["alertname"] == "spam.label_risk"
 
         listed = get_json(f"{url}/api/v2/alerts")
-        receivers = {a["labels"]["alertname"]: [r["name"] for r in a["receivers"]] for a in listed}
-        assert receivers == {"fr.daily_limit": ["compliance-oncall"],
-                             "spam.label_risk": ["compliance-chat-and-email"]}
+        receivers = {(a["labels"]["alertname"], a["labels"]["tenant"]): [r["name"] for r in a["receivers"]]
+                     for a in listed}
+        assert receivers == {("fr.daily_limit", "globex"): ["compliance-oncall"],
+                             ("fr.daily_limit", "acme"): ["tenant-acme-oncall", "compliance-oncall"],
+                             ("spam.label_risk", "globex"): ["compliance-chat-and-email"]}
 
         # the unblock: the same alert posted again with endsAt now resolves it
         assert post_json(f"{url}/api/v2/alerts", [{**block, "endsAt": datetime.now(UTC).isoformat()}]) == 200
-        resolved = eventually(lambda: delivered("/hook/compliance-oncall", "resolved"), what="resolution")[0]
-        assert resolved["alerts"][0]["labels"]["caller_id"] == "+33123456789"
+        def resolved_ids() -> set[str]:
+            return {a["labels"]["caller_id"] for p in digest("/hook/compliance-oncall", "globex")
+                    for a in p["alerts"] if a["status"] == "resolved"}
+
+        eventually(lambda: "+33123456789" in resolved_ids(), what="resolution")
     finally:
         stop()
 
@@ -281,14 +382,6 @@ def test_tenant_change_moves_the_calls_today_series() -> None:
     metrics.set_cli("+33100000001", "globex", 11, None, 0.5, 0.1, None)
     today = [line for line in exposition_lines(metrics) if line.startswith("cidwatch_cli_calls_today")]
     assert today == ['cidwatch_cli_calls_today{caller_id="+33100000001",tenant="globex"} 11.0']
-
-
-def test_active_blocks_never_go_negative() -> None:
-    metrics = Metrics()
-    metrics.record_decision({"rule": "cli.not_authorized", "kind": "block", "severity": "critical"})
-    metrics.record_decision({"rule": "cli.not_authorized", "kind": "unblock", "severity": "critical"})
-    metrics.record_decision({"rule": "cli.not_authorized", "kind": "unblock", "severity": "critical"})
-    assert 'cidwatch_active_blocks{rule="cli.not_authorized"} 0.0' in exposition_lines(metrics)
 
 
 def test_free_text_labels_are_bounded() -> None:

@@ -19,6 +19,7 @@ from cidwatch.dev.simulate import (
     next_paris_midnight,
     sim_inventory,
     sim_plan,
+    us_evening_cutoff,
 )
 from cidwatch.inputs import RawRecord
 from cidwatch.replay import ReplayResult, replay
@@ -34,11 +35,12 @@ SIMULATED_RULES = {  # the rules the simulator's traffic is written to trip
     "us.cnam_missing", "spam.label_risk", "cli.same_as_destination",
     "fr.telemarketing_hours", "fr.telemarketing_frequency", "fr.automated_not_npv", "es.mobile_cli_commercial",
     "spoof.national_cli_from_abroad",
-}  # us.calling_hours is not: the default start is a Paris midnight, afternoon everywhere in the US
+}  # and us.calling_hours, in a longer run: the default start is a Paris midnight, afternoon in the US
 SEED = 42
 NOW = datetime(2026, 3, 28, 9, 30, tzinfo=UTC)  # the eve of the spring DST change in Paris
 START = default_start(NOW)
 RUN = {"rate": 40.0, "duration": 60.0, "speed": 60.0}  # one simulated hour, as `cidwatch demo --duration 60`
+EVENING_RUN = {"rate": 2.0, "duration": 270.0, "speed": 60.0}  # four and a half simulated hours
 
 
 @cache
@@ -109,6 +111,20 @@ def test_replayed_traffic_trips_every_rule():
     assert {d.caller_id for d in replayed().decisions if d.rule == "fr.telemarketing_hours"} <= redialers
     invalid = {d.caller_id for d in replayed().decisions if d.rule == "cli.invalid"}
     assert {"anonymous", "0207 183 8750", "+4402071838750"} <= invalid
+
+
+def test_the_us_dialer_trips_calling_hours_once_21_00_comes_on_the_east_coast():
+    plan = sim_plan(SEED)
+    items = tuple(generate(SEED, start=START, **EVENING_RUN))
+    result = replay(raw_records(items), Engine(load_packs(), sim_inventory(SEED)), now=START)
+    cutoff = us_evening_cutoff(START)
+    assert START < cutoff < START + timedelta(hours=4)
+    hours = [d for d in result.decisions if d.rule == "us.calling_hours"]
+    assert hours and {d.caller_id for d in hours} == {plan.us_dialer.number}
+    assert min(d.at for d in hours) >= cutoff
+    starts = [datetime.fromisoformat(raw.value["started_at"]) for raw in raw_records(items)
+              if isinstance(raw.value, dict) and raw.value.get("caller_id") == plan.us_dialer.number]
+    assert any(at < cutoff for at in starts) and any(at >= cutoff for at in starts)
 
 
 def test_the_french_cli_is_warned_blocked_and_unblocked_at_paris_midnight_by_event_time():

@@ -12,14 +12,14 @@ from datetime import datetime
 from typing import Any
 
 from cidwatch.blocks import BlockTable, describe_block
-from rules.cdr import iso_utc
+from rules.cdr import CdrError, iso_utc, normal_purpose
 from rules.decision import scope_applies
 from rules.inventory import Inventory, InventoryError
 from rules.numbers import NumberInfo, classify
 from streams.inventory_topic import decode as decode_inventory
 
 # The fields of the answers (OpenAPI lists them from here: cidwatch/api/openapi.py).
-CHECK_FIELDS = ("allowed", "cli", "tenant", "destination_country", "blocks", "authorised", "checked_at")
+CHECK_FIELDS = ("allowed", "cli", "tenant", "destination_country", "purpose", "blocks", "authorised", "checked_at")
 BLOCK_FIELDS = ("cli", "tenant", "rule", "scope", "since", "until", "message", "runbook", "decision_id")
 
 
@@ -50,25 +50,31 @@ class Book:
 
     # -- answers ----------------------------------------------------------------------------
 
-    def check(self, cli: str | None, tenant: str | None, destination: str | None, now: datetime) -> dict[str, Any]:
-        """The answer of GET /v1/check: may `cli` be presented now (on a call to `destination`)?
+    def check(self, cli: str | None, tenant: str | None, destination: str | None, now: datetime,
+              purpose: str | None = None) -> dict[str, Any]:
+        """The answer of GET /v1/check: may `cli` be presented now (on a call to `destination`, made for
+        `purpose`)?
 
         `allowed` is false when a block in force on the caller ID covers the call: an unscoped block
-        always; a scoped one (e.g. `au.cli_not_permitted` on calls to Australia) when the destination
-        is in its scope, or when no destination is given. `authorised` says whether the inventory lists
-        the number for the tenant (null without an inventory): it does not change `allowed`, which is
-        exactly what the blocks topic says, but a dialer should not present an unauthorised number.
+        always; a scoped one (e.g. `au.cli_not_permitted` on calls to Australia, `fr.automated_not_npv` on
+        automated calls) when the destination and the purpose are in its scope, or are not given.
+        `authorised` says whether the inventory lists the number for the tenant (null without an
+        inventory): it does not change `allowed`, which is exactly what the blocks topic says, but a
+        dialer should not present an unauthorised number.
         """
         number = _number("cli", cli)
         dest = None if destination in (None, "") else _number_info("destination", destination)
+        why = None if purpose in (None, "") else _purpose(purpose)
         e164 = number.e164
         assert e164 is not None
-        applying = [block for block in self.table.for_cli(e164) if scope_applies(block.get("scope") or {}, dest)]
+        applying = [block for block in self.table.for_cli(e164)
+                    if scope_applies(block.get("scope") or {}, dest, why)]
         return {
             "allowed": not applying,
             "cli": e164,
             "tenant": tenant,
             "destination_country": None if dest is None else dest.region,
+            "purpose": why,
             "blocks": [self.describe(block) for block in applying],
             "authorised": None if self.inventory is None else self.inventory.authorises(e164, tenant),
             "checked_at": iso_utc(now),
@@ -92,6 +98,13 @@ def _number_info(name: str, raw: str) -> NumberInfo:
     if not info.valid or info.e164 is None:
         raise BadRequest(f"{name}: {raw[:64]!r} is not a valid E.164 number (write it as +<country code><number>)")
     return info
+
+
+def _purpose(raw: str) -> str:
+    try:
+        return normal_purpose(raw)
+    except CdrError as exc:
+        raise BadRequest(f"purpose: {exc.reason}") from None
 
 
 def _number(name: str, raw: str | None) -> NumberInfo:

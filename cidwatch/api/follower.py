@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cidwatch.api.book import Book
+from rules.errors import CidwatchError
+from streams.connection import aiokafka_options
 from streams.settings import Settings
-from streams.topics import TopicError, partition_counts
+from streams.topics import partition_counts
 
 log = logging.getLogger("cidwatch.api")
 RETRY_S = 2.0  # between attempts while the broker or the topics are missing
@@ -54,7 +56,7 @@ class Follower:
                 await self._follow()
             except asyncio.CancelledError:
                 raise
-            except (KafkaError, TopicError) as exc:
+            except (KafkaError, CidwatchError) as exc:  # the broker is down, refuses us, or lacks a topic
                 if not self.readiness.ready:
                     self.readiness.reason = f"cannot read the topics at {self.settings.bootstrap_servers}: {exc}"
                 log.warning("reading the topics failed (%s); retrying in %.0f s", exc, RETRY_S)
@@ -63,7 +65,7 @@ class Follower:
     async def _follow(self) -> None:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers, enable_auto_commit=False,
+        consumer = AIOKafkaConsumer(**aiokafka_options(self.settings), enable_auto_commit=False,
                                     group_id=None, fetch_max_wait_ms=FETCH_WAIT_MS)
         await consumer.start()
         try:

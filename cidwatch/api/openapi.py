@@ -71,6 +71,7 @@ def document() -> dict[str, Any]:
                         "tenant": {"type": ["string", "null"]},
                         "destination_country": {"type": ["string", "null"],
                                                 "description": "ISO region of the destination, when given"},
+                        "purpose": {"type": ["string", "null"], "description": "the purpose, when given"},
                         "blocks": {"type": "array", "items": {"$ref": "#/components/schemas/Block"},
                                    "description": "the blocks that make `allowed` false"},
                         "authorised": {"type": ["boolean", "null"],
@@ -90,11 +91,14 @@ def document() -> dict[str, Any]:
                     _query("tenant", "the dialer's tenant"),
                     _query("destination", "the called number, E.164: scoped blocks apply only to calls in their "
                                           "scope; without it every scoped block applies", example="+61291234567"),
+                    _query("purpose", "why the call is made (telemarketing, automated, service, personal): blocks "
+                                      "scoped to purposes apply only to those; without it every one applies",
+                           example="automated"),
                 ],
                 "responses": {
                     "200": {"description": "the answer", "content": {"application/json": {
                         "schema": {"$ref": "#/components/schemas/Check"}}}},
-                    "400": _error("cli or destination missing or not a valid E.164 number"),
+                    "400": _error("cli or destination missing or not a valid E.164 number, or an unknown purpose"),
                     **guarded,
                 },
             }},
@@ -116,5 +120,11 @@ def document() -> dict[str, Any]:
                                               "503": {"description": "not yet; the reason is in the body"}}}},
             "/openapi.json": {"get": {"summary": "this document", "security": [],
                                       "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+            "/docs/runbooks/{name}.md": {"get": {
+                "summary": "the runbook of a rule or alert: what the operator does about it", "security": [],
+                "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"},
+                                "example": "fr.daily_limit"}],
+                "responses": {"200": {"description": "the runbook's Markdown", "content": {"text/plain": {}}},
+                              "404": _error("no runbook of that name")}}},
         },
     }

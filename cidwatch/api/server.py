@@ -4,7 +4,9 @@ One small process, apart from the workers: it follows the compacted topics (`fol
 (`book`) and answers every caller ID whatever partition owns it. Without CIDWATCH_API_TOKEN it
 listens on a loopback address only (it refuses another) and says so at start; with one, every /v1/
 request must carry `Authorization: Bearer TOKEN`. /healthz, /readyz and /openapi.json are open: a
-load balancer's probes carry no token.
+load balancer's probes carry no token. So are the runbooks (/docs/runbooks/RULE.md, shipped in the
+package): with `--runbook-base-url` pointing at this API, the links in answers and pages open for
+someone who clicks them in a chat message, with no token to give.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -29,12 +33,15 @@ from cidwatch.api.book import BadRequest, Book
 from cidwatch.api.follower import Follower
 from cidwatch.api.openapi import document
 from cidwatch.cli import CliError
+from cidwatch.kafka_options import add_kafka_arguments, kafka_settings
 from streams.settings import Settings
 
 log = logging.getLogger("cidwatch.api")
 BOOK = web.AppKey("book", Book)
 FOLLOWER = web.AppKey("follower", Follower)
 CONFIG = web.AppKey("config", "ApiConfig")
+RUNBOOKS = Path(__file__).resolve().parent.parent / "runbooks"  # docs/runbooks, as package data
+RUNBOOK_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 @dataclass(frozen=True)
@@ -94,7 +101,7 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
 async def check(request: web.Request) -> web.Response:
     query = request.query
     answer = request.app[BOOK].check(query.get("cli"), query.get("tenant") or None, query.get("destination"),
-                                     datetime.now(UTC))
+                                     datetime.now(UTC), query.get("purpose"))
     return _json(answer)
 
 
@@ -118,6 +125,15 @@ async def readyz(request: web.Request) -> web.Response:
     return _json(body, 200 if readiness.ready else 503)
 
 
+async def runbook(request: web.Request) -> web.Response:
+    """A rule's or an alert's runbook, as the Markdown it is written in (text/plain: browsers show it)."""
+    name = request.match_info["name"]
+    path = RUNBOOKS / f"{name}.md"
+    if not RUNBOOK_NAME.fullmatch(name) or not path.is_file():
+        return _json({"error": f"no runbook {name}"}, 404)
+    return web.Response(text=path.read_text(encoding="utf-8"), content_type="text/plain", charset="utf-8")
+
+
 async def openapi(_request: web.Request) -> web.Response:
     return _json(document())
 
@@ -134,6 +150,7 @@ def make_app(config: ApiConfig) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/openapi.json", openapi)
+    app.router.add_get("/docs/runbooks/{name}.md", runbook)
     app.cleanup_ctx.append(_following)
     return app
 
@@ -164,13 +181,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--port", type=int, default=os.environ.get("CIDWATCH_API_PORT", d.port), metavar="N",
                         help=f"port (env CIDWATCH_API_PORT, default {d.port})")
     parser.add_argument("--runbook-base-url", default=os.environ.get("CIDWATCH_RUNBOOK_BASE_URL", d.runbook_base_url),
-                        metavar="URL", help="base of the runbook links in answers (env CIDWATCH_RUNBOOK_BASE_URL; "
-                        "default: repository-relative docs/runbooks/...)")
+                        metavar="URL", help="base of the runbook links in answers, e.g. this API's own URL, "
+                        "which serves them (env CIDWATCH_RUNBOOK_BASE_URL; default: repository-relative "
+                        "docs/runbooks/...)")
+    add_kafka_arguments(parser)
     parser.set_defaults(func=_cmd_api)
 
 
 def _cmd_api(args: argparse.Namespace) -> int:
-    config = ApiConfig(settings=Settings.from_env(), host=args.host, port=args.port,
+    config = ApiConfig(settings=kafka_settings(args), host=args.host, port=args.port,
                        token=os.environ.get("CIDWATCH_API_TOKEN") or None, runbook_base_url=args.runbook_base_url)
     config.check_exposure()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -24,7 +24,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -64,6 +64,28 @@ class BrokerInfo:
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+
+@dataclass(frozen=True)
+class SecureListener:
+    """A SASL_SSL listener beside the PLAINTEXT one, as managed clusters (MSK, Confluent Cloud, Aiven)
+    offer: TLS with the broker certificate of a PKCS12 keystore, SASL PLAIN and SCRAM-SHA-256/512.
+
+    The tests use it to reach the broker as a user would reach a managed cluster; SCRAM users are
+    added with `kafka-configs` over the PLAINTEXT listener (`add_scram_user`), PLAIN users here."""
+
+    port: int
+    keystore: Path
+    keystore_password: str = field(repr=False)
+    plain_users: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # (name, password)
+    # An SSL listener that requires a client certificate signed by a CA of `truststore` (mutual TLS).
+    mtls_port: int | None = None
+    truststore: Path | None = None
+
+    @property
+    def listeners(self) -> str:
+        mtls = f",SSL://127.0.0.1:{self.mtls_port}" if self.mtls_port else ""
+        return f",SASL_SSL://127.0.0.1:{self.port}{mtls}"
 
 
 # --- jars -------------------------------------------------------------------------------------
@@ -141,18 +163,20 @@ def _paths(data_dir: Path) -> dict[str, Path]:
     }
 
 
-def server_properties(data_dir: Path, port: int, controller_port: int) -> str:
+def server_properties(data_dir: Path, port: int, controller_port: int, secure: SecureListener | None = None) -> str:
     """Single-node KRaft config sized for a 2-core development machine, loopback only."""
     log_dirs = _paths(data_dir)["log_dirs"]
+    extra = secure.listeners if secure else ""
     settings = {
         "process.roles": "broker,controller",
         "node.id": "1",
         "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
-        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}{extra}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}{extra}",
         "inter.broker.listener.name": "PLAINTEXT",
         "controller.listener.names": "CONTROLLER",
-        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+                                          + (",SASL_SSL:SASL_SSL,SSL:SSL" if secure else ""),
         "log.dirs": str(log_dirs),
         # Topics are created explicitly (`cidwatch topics create`) with their partition counts.
         "auto.create.topics.enable": "false",
@@ -178,8 +202,37 @@ def server_properties(data_dir: Path, port: int, controller_port: int) -> str:
         "log.cleaner.enable": "true",
         "log.cleaner.threads": "1",
         "log.cleaner.dedupe.buffer.size": str(16 << 20),
+        **(_secure_properties(secure) if secure else {}),
     }
     return "".join(f"{key}={value}\n" for key, value in settings.items())
+
+
+def _secure_properties(secure: SecureListener) -> dict[str, str]:
+    scram = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+    users = " ".join(f'user_{name}="{password}"' for name, password in secure.plain_users)
+    plain = f"org.apache.kafka.common.security.plain.PlainLoginModule required {users};"
+    # OAUTHBEARER with Kafka's unsecured validator (unsigned JWTs): for testing the clients' token path only.
+    oauth = ("org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required "
+             'unsecuredLoginStringClaim_sub="broker";')
+    return {
+        "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER",
+        "listener.name.sasl_ssl.oauthbearer.sasl.jaas.config": oauth,
+        "listener.name.sasl_ssl.plain.sasl.jaas.config": plain,
+        "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config": scram,
+        "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": scram,
+        "listener.name.sasl_ssl.ssl.keystore.type": "PKCS12",
+        "listener.name.sasl_ssl.ssl.keystore.location": str(secure.keystore),
+        "listener.name.sasl_ssl.ssl.keystore.password": secure.keystore_password,
+        "listener.name.sasl_ssl.ssl.key.password": secure.keystore_password,
+        **({"listener.name.ssl.ssl.keystore.type": "PKCS12",
+            "listener.name.ssl.ssl.keystore.location": str(secure.keystore),
+            "listener.name.ssl.ssl.keystore.password": secure.keystore_password,
+            "listener.name.ssl.ssl.key.password": secure.keystore_password,
+            "listener.name.ssl.ssl.truststore.type": "PKCS12",
+            "listener.name.ssl.ssl.truststore.location": str(secure.truststore),
+            "listener.name.ssl.ssl.truststore.password": secure.keystore_password,
+            "listener.name.ssl.ssl.client.auth": "required"} if secure.mtls_port and secure.truststore else {}),
+    }
 
 
 LOG4J_PROPERTIES = """\
@@ -198,9 +251,10 @@ log4j.logger.kafka.log.LogCleaner=INFO
 """
 
 
-def _write_config(data_dir: Path, port: int, controller_port: int) -> None:
+def _write_config(data_dir: Path, port: int, controller_port: int, secure: SecureListener | None = None) -> None:
     paths = _paths(data_dir)
-    paths["properties"].write_text(server_properties(data_dir, port, controller_port))
+    paths["properties"].write_text(server_properties(data_dir, port, controller_port, secure))
+    paths["properties"].chmod(0o600)  # a keystore password may be in it
     paths["log4j"].write_text(LOG4J_PROPERTIES)
 
 
@@ -372,7 +426,8 @@ def _wait_ready(process: subprocess.Popen[bytes], port: int, log_path: Path, log
 # --- start / stop / status --------------------------------------------------------------------
 
 
-def start(port: int = DEFAULT_PORT, data_dir: Path | None = None, heap: str = DEFAULT_HEAP) -> BrokerInfo:
+def start(port: int = DEFAULT_PORT, data_dir: Path | None = None, heap: str = DEFAULT_HEAP,
+          secure: SecureListener | None = None) -> BrokerInfo:
     """Start the broker of `data_dir` detached and return once it answers metadata requests.
 
     `port=0` picks a free loopback port. A broker already running on that data directory is
@@ -390,7 +445,7 @@ def start(port: int = DEFAULT_PORT, data_dir: Path | None = None, heap: str = DE
     lib_dir = ensure_jars()
     data_dir.mkdir(parents=True, exist_ok=True)
     controller_port = _other_free_port(port)
-    _write_config(data_dir, port, controller_port)
+    _write_config(data_dir, port, controller_port, secure)
     paths = _paths(data_dir)
     log_start = _log_header(paths["log"], port)
     _format_storage(lib_dir, data_dir)
@@ -402,6 +457,19 @@ def start(port: int = DEFAULT_PORT, data_dir: Path | None = None, heap: str = DE
         raise
     return BrokerInfo(data_dir=data_dir, log_path=paths["log"], running=True, pid=process.pid,
                       port=port, controller_port=controller_port)
+
+
+def add_scram_user(data_dir: Path, port: int, mechanism: str, name: str, password: str) -> None:
+    """Create (or change) a SCRAM user with `kafka-configs` (kafka.admin.ConfigCommand) over the
+    PLAINTEXT listener on `port`, as an operator of a self-managed cluster does."""
+    command = _java_command(ensure_jars(), data_dir, "256m", "kafka.admin.ConfigCommand",
+                            "--bootstrap-server", f"127.0.0.1:{port}", "--alter",
+                            "--add-config", f"{mechanism}=[iterations=4096,password={password}]",
+                            "--entity-type", "users", "--entity-name", name)
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise BrokerError(f"kafka-configs could not add the {mechanism} user {name}: "
+                          f"{(result.stdout + result.stderr).strip()[-400:]}")
 
 
 def _other_free_port(port: int) -> int:

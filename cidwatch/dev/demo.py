@@ -512,7 +512,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "everything it started (the broker only if it started it) and prints a summary per rule.")
     parser.add_argument("--duration", type=float, default=0.0, metavar="S",
                         help="seconds of simulated traffic once the worker is ready (default 0: until Ctrl-C); "
-                        "every rule shows within about 45 s")
+                        "every rule shows within about 45 s but us.calling_hours, which waits for 21:00 in "
+                        "New York (2-3 min at the default speed; the start line says when)")
     parser.add_argument("--rate", type=float, default=DEFAULT_RATE, metavar="N",
                         help=f"records per second of ordinary traffic (default {DEFAULT_RATE:g})")
     parser.add_argument("--speed", type=float, default=DEFAULT_SPEED, metavar="X",

@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from cidwatch.cli import CliError
+from cidwatch.kafka_options import add_kafka_arguments, kafka_settings
 from cidwatch.produce import record_key
 from rules.inventory import Inventory, InventoryEntry
 from rules.numbers import NumberInfo, classify
@@ -66,6 +67,9 @@ FORCED_MALFORMED = {25: "not_json", 60: "missing_call_id", 95: "bad_type"}  # a 
 CARRIERS = ("sipline", "voxbridge", "telcore")
 CAMPAIGNS = ("renewals", "collections", "appointments", "surveys", "winback")
 US_AREA_CODES = ("212", "213", "312", "415", "617", "646", "702", "713", "718", "202", "305", "404", "503", "206")
+US_EASTERN_AREA_CODES = ("212", "617", "646", "718", "202", "305", "404")  # one zone each: America/New_York
+EASTERN = ZoneInfo("America/New_York")
+US_EVENING_CUTOFF = clock_time(21)  # 47 CFR 64.1200(c)(1): no solicitation after 9 p.m. at the called party
 INVALID_FIXED = ("anonymous", "0207 183 8750", "+4402071838750")
 
 
@@ -106,13 +110,14 @@ class Plan:
     es_mobile: Line  # telemarketing presenting a Spanish mobile number
     spoof_gb: Line  # a UK landline presented on calls to the UK that enter the network in the Netherlands
     redialer: tuple[Line, ...]  # telemarketing lines of one tenant redialing one French consumer
+    us_dialer: Line  # telemarketing to the US East Coast all evening, on past 21:00 there
 
     @property
     def listed(self) -> tuple[Line, ...]:
         """Every line in the inventory (all but the unauthorised one)."""
         return (*self.fleet, self.rogue_fr, self.tollfree_domestic, self.tollfree_abroad, self.au_1300,
                 self.uk_0870, self.no_cnam, self.callback_fr, self.robocaller, self.self_caller, self.robo_fr,
-                self.es_mobile, self.spoof_gb, *self.redialer)
+                self.es_mobile, self.spoof_gb, *self.redialer, self.us_dialer)
 
 
 # --- numbers ----------------------------------------------------------------------------------
@@ -133,8 +138,8 @@ def _draw(rng: random.Random, used: set[str], make: Callable[[], str], ok: Calla
     raise RuntimeError("could not draw a valid number")  # a bad pattern in this module, not bad luck
 
 
-def _us_number(rng: random.Random) -> str:
-    return f"+1{rng.choice(US_AREA_CODES)}{rng.randint(2, 9)}{_digits(rng, 6)}"
+def _us_number(rng: random.Random, area_codes: tuple[str, ...] = US_AREA_CODES) -> str:
+    return f"+1{rng.choice(area_codes)}{rng.randint(2, 9)}{_digits(rng, 6)}"
 
 
 NUMBER_MAKERS: dict[str, tuple[Callable[[random.Random], str], Callable[[NumberInfo], bool]]] = {
@@ -142,6 +147,7 @@ NUMBER_MAKERS: dict[str, tuple[Callable[[random.Random], str], Callable[[NumberI
     "fr_geo": (lambda r: f"+33{r.choice('12345')}{r.choice('45')}{_digits(r, 7)}", lambda i: not i.fr_npv),
     "fr_mobile": (lambda r: f"+336{_digits(r, 8)}", lambda i: i.number_type == "MOBILE"),
     "us": (_us_number, lambda i: i.region == "US" and not i.toll_free),
+    "us_east": (lambda r: _us_number(r, US_EASTERN_AREA_CODES), lambda i: i.region == "US" and not i.toll_free),
     "us_tollfree": (lambda r: f"+1{r.choice(('800', '833', '844', '855', '866', '877', '888'))}"
                               f"{r.randint(2, 9)}{_digits(r, 6)}", lambda i: i.nanp_toll_free),
     "gb": (lambda r: f"+4420{r.choice('378')}{_digits(r, 7)}", lambda i: not i.uk_prohibited),
@@ -202,6 +208,7 @@ def sim_plan(seed: int) -> Plan:
         es_mobile=_line(rng, used, "globex", "es_mobile", "ES", None, campaign="globex-ventas"),
         spoof_gb=_line(rng, used, "globex", "gb", "GB", None),
         redialer=tuple(_line(rng, used, "acme", "fr_npv", "FR", None, campaign="acme-winback") for _ in range(3)),
+        us_dialer=_line(rng, used, "globex", "us", "US", "GLOBEX", campaign="globex-evening"),
     )
 
 
@@ -504,6 +511,10 @@ def sources(plan: Plan, rng_for: Callable[[str], random.Random], clock: Clock,
                        extra={"ingress_country": "NL"}),
         pattern_source(rng_for("redial"), clock, plan.redialer[0], 75.0, 60.0, lambda: consumer,
                        caller=lambda: redial.choice(plan.redialer).number, extra={"purpose": "telemarketing"}),
+        # US calling hours: the default start is afternoon in every US zone, so this dialer calls the East
+        # Coast from the start and trips us.calling_hours once 21:00 comes there (2-3 simulated hours in).
+        pattern_source(rng_for("us-evening"), clock, plan.us_dialer, 85.0, 300.0,
+                       valid(rng_for("us-east-dest"), "us_east"), extra={"purpose": "telemarketing"}),
     ]
 
 
@@ -656,9 +667,22 @@ def describe_run(seed: int, start: datetime, speed: float) -> str:
     midnight = next_paris_midnight(start)
     block_s = (midnight - start).total_seconds() - (FR_CALLS_BEFORE - 250) * FR_INTERVAL_S
     local = start.astimezone(PARIS)
+    evening_s = (us_evening_cutoff(start) - start).total_seconds()
     return (f"seed {seed}; simulated clock from {start:%Y-%m-%d %H:%M:%S}Z ({local:%H:%M} Paris), {speed:g}x; "
             f"French CLI {plan.rogue_fr.number} should be blocked at about +{block_s / speed:.0f} s "
-            f"and unblocked at Paris midnight, about +{(midnight - start).total_seconds() / speed:.0f} s")
+            f"and unblocked at Paris midnight, about +{(midnight - start).total_seconds() / speed:.0f} s; "
+            f"US CLI {plan.us_dialer.number} calls the East Coast past 21:00 there (us.calling_hours) "
+            f"from about +{evening_s / speed:.0f} s")
+
+
+def us_evening_cutoff(after: datetime) -> datetime:
+    """The first 21:00 America/New_York at or after `after`, in UTC: when the US dialer's calls start
+    to break the calling hours."""
+    local = after.astimezone(EASTERN)
+    cutoff = datetime.combine(local.date(), US_EVENING_CUTOFF, tzinfo=EASTERN)
+    if cutoff < local:
+        cutoff = datetime.combine(local.date() + timedelta(days=1), US_EVENING_CUTOFF, tzinfo=EASTERN)
+    return cutoff.astimezone(UTC)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -693,6 +717,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="write the simulated tenants' number inventory (YAML) to FILE")
     parser.add_argument("--push-inventory", action="store_true",
                         help="publish that inventory to the inventory topic before sending")
+    add_kafka_arguments(parser)
     parser.set_defaults(func=_cmd_simulate)
 
 
@@ -701,7 +726,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         raise CliError("--rate and --speed must be positive, --duration 0 or more")
     seed = args.seed if args.seed is not None else new_seed()
     start = parse_start(args.start) or default_start(datetime.now(UTC))
-    settings = Settings.from_env()
+    settings = kafka_settings(args)
     inventory = sim_inventory(seed)
     if args.write_inventory:
         args.write_inventory.write_text(inventory_yaml(inventory), encoding="utf-8")

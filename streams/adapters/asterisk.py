@@ -92,18 +92,24 @@ def merge_parties(items: list[SourceItem], keys: list[str]) -> list[SourceItem]:
         if key and item.record is not None:
             groups.setdefault(key, []).append(index)
     merged = list(items)
-    for members in groups.values():
-        if len(members) < 2:
-            continue
-        records = [items[index].record for index in members]
-        answered = [index for index, record in zip(members, records, strict=True) if record and record["answered"]]
+    for key, members in groups.items():
+        records = [items[index].record or {} for index in members]
+        answered = [index for index, record in zip(members, records, strict=True) if record["answered"]]
         kept = answered[0] if answered else members[-1]
-        record = dict(items[kept].record or {})
-        record["started_at"] = min(str(r["started_at"]) for r in records if r)
         for index in members:
             merged[index] = SourceItem(items[index].location, skip=MERGED_SKIP)
-        merged[kept] = replace(items[kept], record=record)
+        merged[kept] = replace(items[kept], record=merged_party(records), call=key)
     return merged
+
+
+def merged_party(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The rows of one call as one record: the first answered row (its party's billsec), else the last
+    row, with the earliest start. The adapter merges a file's rows with it, the stream rows that came in
+    separate messages (streams/parties.py)."""
+    answered = [record for record in records if record["answered"]]
+    record = dict(answered[0] if answered else records[-1])
+    record["started_at"] = min(str(r["started_at"]) for r in records)
+    return record
 
 
 def convert_row(row: list[str], names: tuple[str, ...], profile: Profile) -> dict[str, Any]:
@@ -133,6 +139,7 @@ def convert_row(row: list[str], names: tuple[str, ...], profile: Profile) -> dic
         answered=disposition == "ANSWERED",
         duration_s=number_value(fields["billsec"], "billsec", 0.0),
         sip_code=DISPOSITIONS[disposition],
+        source=fields,
     )
 
 

@@ -13,7 +13,7 @@ import hashlib
 import io
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,9 +32,15 @@ class SourceItem:
     record: dict[str, Any] | None = None  # canonical CDR dict, JSON-ready
     reject: str | None = None
     skip: str | None = None
+    # The call this record is one party of, when the source writes a row per party (Asterisk's merge
+    # key): the stream merges rows of it that come in later messages (streams/parties.py).
+    call: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The outcome as the golden files hold it; `call` is the stream's routing, not the outcome."""
+        outcome = asdict(self)
+        del outcome["call"]
+        return outcome
 
 
 class Reject(Exception):
@@ -220,8 +226,14 @@ def build_record(
     duration_s: float,
     sip_code: int | None = None,
     campaign: str | None = None,
+    source: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The canonical dict, validated by parse_cdr so an adapter can never emit what replay would reject."""
+    """The canonical dict, validated by parse_cdr so an adapter can never emit what replay would reject.
+
+    `source` is the record's own names (columns, channel variables, attributes): the profile's `fields`
+    are read from it, and a field named there wins over what the adapter found itself (the campaign of a
+    Connect contact): the user said where their systems keep it.
+    """
     record = {
         "call_id": call_id,
         "started_at": started_at.isoformat(),
@@ -236,7 +248,18 @@ def build_record(
         "campaign": campaign or None,
         "carrier": None,
     }
+    record.update(source_fields(profile, source))
     return parse_cdr(record).to_dict()
+
+
+def source_fields(profile: Profile, source: Mapping[str, Any] | None) -> dict[str, str]:
+    """The profile's `fields` found in a source record, stripped; missing or empty ones are left out."""
+    found = {}
+    for name, key in profile.fields.items():
+        value = None if source is None else source.get(key)
+        if value is not None and str(value).strip():
+            found[name] = str(value).strip()
+    return found
 
 
 # --- reading text ---------------------------------------------------------------------------------

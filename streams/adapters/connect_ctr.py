@@ -110,6 +110,7 @@ def convert(record: Any, profile: Profile) -> dict[str, Any]:
         answered=answered,
         duration_s=_talk_seconds(record) if answered else 0.0,
         campaign=_campaign(record),
+        source=_attributes(record),
     )
 
 
@@ -158,3 +159,9 @@ def _campaign(record: Mapping[str, Any]) -> str | None:
     campaign = record.get("Campaign")
     campaign_id = campaign.get("CampaignId") if isinstance(campaign, Mapping) else None
     return campaign_id if isinstance(campaign_id, str) and campaign_id else None
+
+
+def _attributes(record: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The contact attributes a flow set (`Attributes`, string to string): where a profile's `fields` are."""
+    attributes = record.get("Attributes")
+    return attributes if isinstance(attributes, Mapping) else {}

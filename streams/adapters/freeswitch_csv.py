@@ -87,6 +87,7 @@ def convert_row(row: list[str], names: tuple[str, ...], profile: Profile, b_legs
         sip_code=freeswitch.sip_code(
             [("sip_term_status", fields.get("sip_term_status"))], fields.get("hangup_cause", ""), answered
         ),
+        source=fields,
     )
 
 

@@ -91,6 +91,7 @@ def convert(document: Any, profile: Profile) -> dict[str, Any]:
             _text(variables, "hangup_cause"),
             answered,
         ),
+        source=variables,
     )
 
 

@@ -247,6 +247,7 @@ def convert(invite: AccRow, bye: AccRow | None, profile: Profile) -> dict[str, A
         answered=answered,
         duration_s=_duration(invite, bye, options) if answered else 0.0,
         sip_code=invite.code,
+        source=invite.fields,
     )
 
 

@@ -19,6 +19,7 @@ import phonenumbers
 import yaml
 
 from rules.cdr import DIRECTIONS
+from rules.errors import yaml_error
 
 LEGS = ("a", "b")
 ASTERISK_MERGE_KEYS = ("uniqueid", "linkedid", "none")
@@ -46,6 +47,11 @@ KAMAILIO_DEFAULT_EXTRAS = ("src_user", "src_domain", "src_ip", "dst_ouser", "dst
 OPENSIPS_CDR_COLUMNS = ("duration", "ms_duration", "setuptime", "created")
 
 
+# Canonical fields a switch does not have a column for, but a user can put in one (a dialplan variable, a
+# spare column, a contact attribute): `fields: {purpose: cidwatch_purpose}` names where each one is.
+SOURCE_FIELDS = ("campaign", "purpose", "ingress_country")
+
+
 class ProfileError(ValueError):
     """A profile that cannot be used; the message names the file and the key."""
 
@@ -66,6 +72,9 @@ class AsteriskOptions:
     # caller's uniqueid and linkedid: those rows are one call. `uniqueid` or `linkedid` merges them on that
     # column; `none` keeps one record per row.
     merge_parties: str = "uniqueid"
+    # Stream only, when a shipper sends one line per message: seconds the last call of a quiet partition,
+    # all its rows so far unanswered, waits for more of them (streams/parties.py).
+    merge_wait_seconds: float = 10.0
     # Where the presented caller ID is: `src`, or a column the dialplan fills, e.g. userfield with
     # Set(CDR(userfield)=${CALLERID(num)}) after the outbound CLI is set. Empty values fall back to src, clid.
     caller_column: str = "src"
@@ -141,6 +150,10 @@ class Profile:
     default_region: str | None = None
     extension_max_digits: int = 6
     tenant: str | None = None
+    # canonical field -> where this source keeps it: an Asterisk cdr_csv column (userfield, accountcode),
+    # a FreeSWITCH channel variable (JSON) or template column (CSV), a Kamailio acc extra column, a
+    # top-level key of a Twilio Call resource, an Amazon Connect contact attribute. Empty values are unset.
+    fields: Mapping[str, str] = field(default_factory=lambda: _frozen({}))
     asterisk: AsteriskOptions = field(default_factory=AsteriskOptions)
     freeswitch: FreeswitchOptions = field(default_factory=FreeswitchOptions)
     twilio: TwilioOptions = field(default_factory=TwilioOptions)
@@ -166,8 +179,10 @@ def load_profile(path: Path | None) -> Profile:
         return Profile()
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ProfileError(f"{path}: cannot read profile: {exc}") from exc
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot read profile: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ProfileError(yaml_error(path, exc)) from exc
     try:
         return profile_from_dict(data or {})
     except ProfileError as exc:
@@ -200,11 +215,23 @@ def _top_value(name: str, value: Any) -> Any:
         return _timezone(value)
     if name == "default_region":
         return _region(value)
+    if name == "fields":
+        return _source_fields(value)
     if name == "extension_max_digits":
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 15:
             raise ProfileError(f"extension_max_digits: expected a whole number 0-15, got {value!r}")
         return value
     return _optional_text(name, value)
+
+
+def _source_fields(value: Any) -> Mapping[str, str]:
+    if not isinstance(value, Mapping):
+        raise ProfileError(f"fields: expected a mapping such as {{purpose: cidwatch_purpose}}, got {value!r}")
+    for name, source in value.items():
+        if name not in SOURCE_FIELDS:
+            raise ProfileError(f"fields.{name}: not a field a source can supply (one of {', '.join(SOURCE_FIELDS)})")
+        _required_text(f"fields.{name}", source)
+    return _frozen({str(name): str(source) for name, source in value.items()})
 
 
 def _timezone(value: Any) -> str:
@@ -268,6 +295,10 @@ def _option(key: str, value: Any) -> Any:
         return _choice(key, value, KAMAILIO_MODES)
     if name == "merge_parties":
         return _choice(key, value, ASTERISK_MERGE_KEYS)
+    if name == "merge_wait_seconds":
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 600:
+            raise ProfileError(f"{key}: expected seconds, more than 0 and at most 600, got {value!r}")
+        return float(value)
     if name == "separator":
         if value is not None and (not isinstance(value, str) or len(value) != 1):
             raise ProfileError(f"{key}: expected one character such as '|' or ',', got {value!r}")

@@ -83,6 +83,7 @@ def convert(call: Any, profile: Profile) -> dict[str, Any]:
         answered=answered,
         duration_s=number_value(call.get("duration"), "duration", 0.0) if answered else 0.0,
         sip_code=FINAL_STATUSES[status],
+        source=call,
     )
 
 

@@ -85,7 +85,7 @@ def test_bad_values_are_errors_naming_the_key(data: object, message: str) -> Non
 
 
 def test_unreadable_yaml_is_a_profile_error(tmp_path: Path) -> None:
-    with pytest.raises(ProfileError, match="cannot read profile"):
+    with pytest.raises(ProfileError, match=r"not valid YAML: line 2, column 1: expected ',' or '\]'"):
         load_profile(write(tmp_path, "timezone: [unclosed\n"))
     with pytest.raises(ProfileError, match="cannot read profile"):
         load_profile(tmp_path / "missing.yaml")
