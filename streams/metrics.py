@@ -520,9 +520,12 @@ class Metrics:
         otherwise be missing from `increase()` panels and annotations."""
         kinds: set[tuple[str, str, str]] = set()
         for rule in rules:
+            clears = getattr(rule.config, "sliding", False)  # a sliding threshold rule's alerts resolve
             for threshold in rule.thresholds:
                 self.rule_threshold.labels(rule.id, threshold.kind, threshold.severity).set(threshold.at)
                 kinds.add((rule.id, threshold.kind, threshold.severity))
+                if clears and threshold.kind == "alert":
+                    kinds.add((rule.id, "resolve", threshold.severity))
             if rule.kind in DECISION_KINDS and rule.severity:
                 kinds.add((rule.id, rule.kind, rule.severity))
         kinds |= {(rule, "unblock", severity) for rule, kind, severity in kinds if kind == "block"}
