@@ -1,7 +1,7 @@
 """Rule-engine throughput of the current tree against a baseline revision, measured in the same run.
 
 Run: .venv/bin/python bench/engine_throughput.py [--records N] [--baseline REV | --no-baseline] [--keep DIR]
-                                                 [--replay-only]
+                                                 [--replay-only] [--examples]
 
 Generates N CDRs (default 1,000,000) with bench/generate.py into a JSONL file, plus its number
 inventory (YAML), then measures, for the current tree and for the baseline tree (a git worktree of
@@ -15,7 +15,10 @@ run as a subprocess in each tree so both run identical bench code:
     exists, the peak of the RSS of all its processes together (a replay may start worker processes;
     sampled every 0.25 s);
 (c) the decisions of (b) by rule and kind in both trees, and whether the two decisions.jsonl files
-    hold the same set of decision ids.
+    hold the same set of decision ids;
+(d) with --examples, the engine loop (a) of the current tree again with every example threshold pack
+    enabled (`load_packs(examples=True)`: rules/packs/{runaway,asr,shortcalls,sequential}.yaml), reported
+    beside (a) with the default packs, and their ratio.
 
 Absolute figures depend on the machine and its load; compare only the ratios to the baseline of the
 same run.
@@ -96,7 +99,7 @@ def foreign_modules(tree: Path) -> list[str]:
     return foreign
 
 
-def worker(data: Path, inventory_path: Path) -> dict:
+def worker(data: Path, inventory_path: Path, examples: bool = False) -> dict:
     tree = Path.cwd().resolve()
     try:
         api = engine_api()
@@ -107,7 +110,8 @@ def worker(data: Path, inventory_path: Path) -> dict:
     cdrs = [api["parse_cdr"](json.loads(line)) for line in lines]
     parse_s = time.perf_counter() - t0
     del lines
-    engine = api["Engine"](api["load_packs"](), api["load_inventory"](inventory_path), None)
+    packs = api["load_packs"](examples=True) if examples else api["load_packs"]()
+    engine = api["Engine"](packs, api["load_inventory"](inventory_path), None)
     state = api["DictState"]()
     # The restructured engine's store-level entry point is `judge(cdr, store)` (its `process` takes one
     # subject's state); before it, `process(cdr, state)` took the whole store.
@@ -128,13 +132,13 @@ def worker(data: Path, inventory_path: Path) -> dict:
     return {
         "tree": str(tree), "imports": api["from"], "foreign_modules": foreign_modules(tree),
         "entry_point": f"engine.{process.__name__}",
-        "records": len(cdrs), "parse_s": parse_s, "engine_s": engine_s,
+        "records": len(cdrs), "parse_s": parse_s, "engine_s": engine_s, "rules": len(packs.rules),
         "loop_decisions": dict(Counter(f"{d.rule} {d.kind}" for d in fired)),
     }
 
 
 def worker_main(args: argparse.Namespace) -> int:
-    result = worker(args.data, args.inventory)
+    result = worker(args.data, args.inventory, args.examples)
     print(RESULT_MARK + json.dumps(result))
     return 1 if "error" in result else 0
 
@@ -186,18 +190,25 @@ class TreeRss:
             self.peak_mb = max(self.peak_mb, total / 2**20)
 
 
+def engine_loop(tree: Path, data: Path, inventory: Path, examples: bool = False) -> dict:
+    """(a), or (d) with `examples`: the engine loop of one tree in a fresh subprocess."""
+    from bench.baseline import run_in
+
+    argv = [str(SCRIPT), "--worker", "--data", str(data), "--inventory", str(inventory)]
+    loop = run_in(tree, [*argv, "--examples"] if examples else argv)
+    marked = [line for line in loop.stdout.splitlines() if line.startswith(RESULT_MARK)]
+    if marked:
+        return json.loads(marked[-1][len(RESULT_MARK):])
+    return {"error": f"engine loop exited {loop.returncode}: {_tail(loop.stderr or loop.stdout)}"}
+
+
 def measure(tree: Path, data: Path, inventory: Path, out: Path, loop_too: bool = True) -> dict:
     """(a) the in-process loop and (b) replay, for one tree, each in a fresh subprocess."""
     from bench.baseline import python_command, run_in
 
     figures: dict = {"tree": str(tree)}
     if loop_too:
-        loop = run_in(tree, [str(SCRIPT), "--worker", "--data", str(data), "--inventory", str(inventory)])
-        marked = [line for line in loop.stdout.splitlines() if line.startswith(RESULT_MARK)]
-        if marked:
-            figures.update(json.loads(marked[-1][len(RESULT_MARK):]))
-        else:
-            figures["error"] = f"engine loop exited {loop.returncode}: {_tail(loop.stderr or loop.stdout)}"
+        figures.update(engine_loop(tree, data, inventory))
     if figures.get("error"):
         print(f"  {tree}: {figures['error']}", file=sys.stderr)
     for module in figures.get("foreign_modules", []):
@@ -242,6 +253,22 @@ def _rate(figures: dict, seconds_key: str) -> float | None:
     seconds = figures.get(seconds_key)
     records = figures.get("records_total")
     return records / seconds if seconds and records else None
+
+
+def print_examples(n: int, default: dict, examples: dict) -> None:
+    """(d): the engine loop with the default packs and with every example pack enabled, same tree, same run."""
+    print()
+    if "error" in examples or "error" in default:
+        print(f"engine loop with the example packs: {examples.get('error') or default.get('error')}")
+        return
+    plain, extra = n / default["engine_s"], n / examples["engine_s"]
+    print(f"engine loop, default packs ({default['rules']} rules):      {plain:>12,.0f} CDRs/s")
+    print(f"engine loop, every example pack enabled ({examples['rules']} rules): {extra:>12,.0f} CDRs/s"
+          f"   ratio {extra / plain:.2f}")
+    new = {key: count for key, count in examples.get("loop_decisions", {}).items()
+           if key not in default.get("loop_decisions", {})}
+    print("  decisions only with the example packs: "
+          + (", ".join(f"{key} {count:,}" for key, count in sorted(new.items())) or "none"))
 
 
 def print_report(n: int, current: dict, baseline: dict | None, baseline_label: str) -> None:
@@ -323,6 +350,8 @@ def main() -> int:
                         "keep them (default: a temporary directory, deleted)")
     parser.add_argument("--replay-only", action="store_true", help="skip the engine loop (it holds every CDR as "
                         "an object: several GB for millions)")
+    parser.add_argument("--examples", action="store_true", help="also run the current tree's engine loop with "
+                        "every example threshold pack enabled, and report it beside the default packs' loop")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--inventory", type=Path, help=argparse.SUPPRESS)
@@ -360,6 +389,9 @@ def main() -> int:
             print("measuring the baseline tree ...", flush=True)
             baseline = measure(base_tree, data, inventory, work / "out-baseline", not args.replay_only)
         print_report(args.records, current, baseline, base_label)
+        if args.examples and not args.replay_only:
+            print("measuring the current tree's engine loop with the example packs ...", flush=True)
+            print_examples(args.records, current, engine_loop(REPO, data, inventory, examples=True))
         print(f"\nrun on {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; compare the ratios, not the "
               "absolute figures, across runs")
         failed = "error" in current or "replay_error" in current

@@ -257,9 +257,9 @@ def _judge_one(record: int, cdr: Cdr, outcome: Outcome, found: _Partition, subje
     """What replay keeps of one record's outcome (`record`: its place among all the records)."""
     if outcome.decisions:
         own = 0
-        for decision in outcome.decisions:
+        for n, decision in enumerate(outcome.decisions):
             found.decisions.append(decision)
-            if decision.kind == "unblock":
+            if n < outcome.lifted:  # an unblock event time made due: `_unblock_order` places it
                 found.places.append(None)
                 continue
             found.places.append((record, 1, own))

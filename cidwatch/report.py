@@ -32,8 +32,8 @@ from matplotlib.patches import Patch
 from cidwatch.replay import SUMMARY_ZONE, ReplayResult, daily_frame
 from rules.numbers import classify
 from rules.pack import PackFile, pack_files
-from rules.registry import registry
 from rules.risk import DEFAULT_CONFIG, FACTORS, RiskConfig, RiskScore
+from rules.threshold import spec_of
 
 REPORT_NAME = "report.html"
 TOP_CLIS = 8  # small multiples in the daily-volume plot
@@ -42,7 +42,8 @@ TOP_RISK_ROWS = 10
 TIMELINE_MAX = 300  # decisions drawn one marker each; more are counted per time bin
 COUNT_BINS = ("1h", "3h", "6h", "1D", "7D")
 MAX_BINS = 120
-KIND_STYLE = {"alert": ("o", "#e69f00"), "block": ("s", "#d55e00"), "unblock": ("^", "#009e73")}
+KIND_STYLE = {"alert": ("o", "#e69f00"), "block": ("s", "#d55e00"), "unblock": ("^", "#009e73"),
+              "resolve": ("v", "#56b4e9")}
 OVER_COLOUR, UNDER_COLOUR, CAP_COLOUR = "#d55e00", "#0072b2", "#cc0000"
 FULL_RISK_NOTE = "Each caller ID's highest score during the replay, as the rule engine computed it (all factors)."
 NO_RISK_NOTE = "The spam-label risk rule is not enabled in the rule packs of this replay: no score to show."
@@ -356,7 +357,7 @@ def jurisdiction_section(pack: PackFile, result: ReplayResult, decisions: pd.Dat
                      rule.source])
     lacking = [f"{name}: {result.counts[f'lacking {name}']} of {result.counts['outbound_judged']} outbound calls "
                "lacked it, and these rules did not judge them"
-               for name in sorted({need for rule in pack.rules for need in registry()[rule.id].needs})
+               for name in sorted({need for rule in pack.rules for need in spec_of(rule).needs})
                if result.counts["outbound_judged"]]
     return "\n".join([
         f"<h2>Jurisdiction pack {e(pack.name)} ({e(pack.jurisdiction)})</h2>",

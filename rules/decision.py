@@ -77,10 +77,22 @@ def unblock_of(block: Mapping[str, Any], at: datetime, message: str) -> Decision
     )
 
 
+def resolve_of(alert: Mapping[str, Any], at: datetime, message: str, call_id: str | None = None) -> Decision:
+    """The `resolve` that ends a threshold rule's alert on a sliding window (its "cleared", as Yeti pairs
+    alarms): the alert's identity (rule, severity, caller ID, scope), an id derived from the alert's."""
+    return Decision(
+        id=decision_id("resolve", alert["id"]),
+        kind="resolve", rule=alert["rule"], severity=alert["severity"], caller_id=alert["caller_id"],
+        call_id=call_id, tenant=alert.get("tenant"), at=at, scope=dict(alert.get("scope") or {}),
+        until=None, count=alert.get("count", 1), threshold=alert.get("threshold"), message=message,
+        source=alert.get("source", ""),
+    )
+
+
 @dataclass(frozen=True)
 class Decision:
     id: str
-    kind: str  # alert | block | unblock
+    kind: str  # alert | block | unblock | resolve (an alert cleared)
     rule: str
     severity: str
     caller_id: str
@@ -93,13 +105,14 @@ class Decision:
     threshold: float | None = None
     message: str = ""
     source: str = ""
+    forecast_at: datetime | None = None  # a forecast's projected time of reaching the block level
 
     @property
     def block_key(self) -> str:
         return block_key(self.caller_id, self.rule, self.scope)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "id": self.id,
             "kind": self.kind,
             "rule": self.rule,
@@ -115,6 +128,9 @@ class Decision:
             "message": self.message,
             "source": self.source,
         }
+        if self.forecast_at is not None:  # only forecasts carry it: every other decision reads as before
+            data["forecast_at"] = iso_utc(self.forecast_at)
+        return data
 
     def to_json(self) -> bytes:
         return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False).encode()

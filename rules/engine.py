@@ -15,12 +15,13 @@ from typing import Any
 
 from rules.cdr import Cdr
 from rules.context import Call
-from rules.decision import Decision, block_key, decision_id, scope_key, unblock_of
+from rules.decision import Decision, block_key, decision_id, resolve_of, scope_key, unblock_of
 from rules.inventory import Inventory
 from rules.numbers import NumberInfo, classify, classify_with_region, subject_of
 from rules.pack import Rule, RulePack
 from rules.registry import Finding, RuleSpec, registry
 from rules.state import PRUNE_EVERY_S, DictState, SubjectState, call_key, fired_key
+from rules.threshold import Reading, crossed, declared_spec, projected, span_text
 from rules.window import Windows, windows_for
 
 DEFAULT_DEDUP_SECONDS = 48 * 3600
@@ -30,7 +31,8 @@ UNCLASSIFIED = classify("")
 class Outcome:
     """What the engine made of one record: its decisions and the classification it used."""
 
-    __slots__ = ("caller", "daily_cap", "day_count", "decisions", "destination", "follow", "status", "subject")
+    __slots__ = ("caller", "daily_cap", "day_count", "decisions", "destination", "follow", "lifted", "status",
+                 "subject")
 
     def __init__(self, status: str, subject: str) -> None:
         self.status = status  # judged | duplicate | internal
@@ -41,6 +43,7 @@ class Outcome:
         self.day_count: int | None = None  # the CLI's calls in its current day, against `daily_cap`
         self.daily_cap: float | None = None
         self.follow: list[str] = []  # keys of keyed states this call is judged on next (`process_keyed`)
+        self.lifted = 0  # the first `lifted` decisions are unblocks event time made due (not the call's own)
 
 
 @dataclass(frozen=True)
@@ -71,10 +74,12 @@ class Engine:
         self.default_region = default_region.upper() if default_region else None
         self.dedup_seconds = dedup_seconds
         specs = registry()
-        self._bound = [_Bound(pack.rules[rule_id], spec,
-                              None if pack.rules[rule_id].window == "standing"
-                              else windows_for(pack.rules[rule_id].window, pack.rules[rule_id].timezone))
-                       for rule_id, spec in specs.items() if rule_id in pack.rules]
+        # Registered rules in the registry's order, then the threshold rules declared wholly in a pack.
+        pairs = [(pack.rules[rule_id], spec) for rule_id, spec in specs.items() if rule_id in pack.rules]
+        pairs += [(rule, declared_spec(rule)) for rule_id, rule in pack.rules.items() if rule_id not in specs]
+        self._bound = [_Bound(rule, spec,
+                              None if rule.window == "standing" else windows_for(rule.window, rule.timezone))
+                       for rule, spec in pairs]
         self._by_id = {b.rule.id: b for b in self._bound}
         self._needs = sorted({name for b in self._bound for name in b.spec.needs})
         self._subjects: dict[str, tuple[str, NumberInfo]] = {}
@@ -138,6 +143,7 @@ class Engine:
             return outcome
         if state.timed and min(state.timed.values()) <= now:
             outcome.decisions.extend(self.expire_subject(state, cdr.started_at))
+            outcome.lifted = len(outcome.decisions)
         direction = cdr.direction
         if direction == "outbound":
             outcome.caller = info
@@ -220,15 +226,23 @@ class Engine:
                 self._alert(entry, entry.rule.severity or "", finding, None, call, outcome)
             elif spec.kind == "block":
                 self._standing_block(entry, finding, call, outcome)
+            elif finding.measure is not None and finding.measure.sliding:
+                self._sliding(entry, finding, finding.measure, call, outcome)
             else:
                 self._thresholds(entry, finding, call, outcome)
+                if finding.measure is not None and finding.measure.eta is not None:
+                    self._forecast(entry, finding, finding.measure.eta, call, outcome)
 
     # -- emission policies -------------------------------------------------------------------
 
     def _thresholds(self, entry: _Bound, finding: Finding, call: Call, outcome: Outcome) -> None:
+        """Calendar windows: each level passed makes its alert once per window, its block until the window ends."""
         value = finding.value
+        if value != value:  # NaN: a ratio without enough calls yet (min_calls)
+            return
+        below = finding.measure is not None and finding.measure.below
         for threshold in entry.rule.thresholds:
-            if value < threshold.at:
+            if not crossed(below, value, threshold.at):
                 break
             if threshold.kind == "block":
                 self._timed_block(entry, threshold.severity, threshold.at, finding, call, outcome,
@@ -287,7 +301,8 @@ class Engine:
         """A block with `until`: once per window, lifted when event time or the clock passes `until`."""
         assert entry.windows is not None
         window = entry.windows.at(call.at, call.cdr.started_at)
-        fired = fired_key(entry.rule.id, severity, "{}", window.key, block=True)
+        scope = scope_key(finding.scope) if finding.scope else "{}"
+        fired = fired_key(entry.rule.id, severity, scope, window.key, block=True)
         state = call.state
         if fired in state.fired:
             return
@@ -295,14 +310,100 @@ class Engine:
         cdr = call.cdr
         caller_id = finding.subject or call.subject
         decision = Decision(
-            id=decision_id("block", entry.rule.id, severity, caller_id, "{}", window.key),
+            id=decision_id("block", entry.rule.id, severity, caller_id, scope, window.key),
             kind="block", rule=entry.rule.id, severity=severity, caller_id=caller_id, call_id=cdr.call_id,
-            tenant=cdr.tenant, at=cdr.started_at, scope={}, until=window.end, count=finding.count,
+            tenant=cdr.tenant, at=cdr.started_at, scope=dict(finding.scope), until=window.end, count=finding.count,
             threshold=threshold, message=message(), source=entry.rule.source,
         )
         state.blocks[decision.block_key] = decision.to_dict()
         state.timed[decision.block_key] = window.end_ts
         outcome.decisions.append(decision)
+
+    def _forecast(self, entry: _Bound, finding: Finding, eta: float, call: Call, outcome: Outcome) -> None:
+        """A `forecast: true` rule's warning: once per window and scope, with the projected time."""
+        assert entry.windows is not None
+        rule, state, cdr = entry.rule, call.state, call.cdr
+        window = entry.windows.at(call.at, cdr.started_at)
+        scope = scope_key(finding.scope) if finding.scope else "{}"
+        fired = fired_key(rule.id, "forecast", scope, window.key)
+        if fired in state.fired:
+            return
+        state.fired[fired] = window.end_ts
+        caller_id = finding.subject or call.subject
+        spec = rule.config
+        zone_name = "UTC" if rule.window == "utc_day" else rule.timezone
+        who = (f"Caller ID {caller_id}" if spec.key.startswith("cli")
+               else f"{spec.key.title()} {finding.scope[spec.key]}")
+        outcome.decisions.append(Decision(
+            id=decision_id("forecast", rule.id, caller_id, scope, window.key),
+            kind="alert", rule=rule.id, severity="warning", caller_id=caller_id, call_id=cdr.call_id,
+            tenant=cdr.tenant, at=cdr.started_at, scope=dict(finding.scope), until=window.end, count=finding.count,
+            threshold=spec.block_at,
+            message=(f"{who} will reach {spec.block_at:g} calls at about {projected(eta, zone_name)} at its pace "
+                     f"of the last {span_text(spec.forecast_over)} ({finding.count} so far on {window.key}): "
+                     f"forecast of {rule.id}."),
+            source=rule.source, forecast_at=datetime.fromtimestamp(int(eta), UTC),
+        ))
+
+    def _sliding(self, entry: _Bound, finding: Finding, reading: Reading, call: Call, outcome: Outcome) -> None:
+        """Sliding windows: a level fires when passed (not within `min_sleep` of its last firing); its alert
+        resolves, its block is lifted, once the measure has been back past `clear_at` for `clear_after`
+        (judged on the key's calls); a block lasts `for` at most. One decision in force per level and key."""
+        rule, state, cdr, tally = entry.rule, call.state, call.cdr, reading.tally
+        spec = rule.config
+        now, value, defined = call.at, finding.value, reading.defined
+        scope = dict(finding.scope)
+        for index, level in enumerate(rule.thresholds):
+            active = tally.active.get(index)
+            if active is not None and level.kind == "block":
+                held = state.blocks.get(active["key"])
+                if held is None or held["id"] != active["id"]:  # ended by time, or cleared by an operator
+                    del tally.active[index]
+                    tally.back.pop(index, None)
+                    active = None
+            if active is not None:
+                clear_at = level.at if spec.clear_at is None else spec.clear_at
+                if defined and crossed(spec.below, value, clear_at):
+                    tally.back.pop(index, None)
+                    continue
+                since = tally.back.setdefault(index, now)
+                if now - since < spec.clear_after:
+                    continue
+                del tally.active[index]
+                del tally.back[index]
+                side = "above" if spec.below else "below"
+                after = f" for {span_text(spec.clear_after)}" if spec.clear_after else ""
+                message = (f"{finding.text(None).rstrip('.')}: back {side} {clear_at:g}{after}, the {level.severity} "
+                           f"{level.kind} is cleared.")
+                if level.kind == "block":
+                    outcome.decisions.extend(self.lift(state, active["key"], cdr.started_at, message))
+                else:
+                    outcome.decisions.append(resolve_of(active, cdr.started_at, message, cdr.call_id))
+                continue
+            if not defined or not crossed(spec.below, value, level.at):
+                continue
+            last = tally.last.get(index)
+            if last is not None and now - last < spec.min_sleep:
+                continue
+            tally.last[index] = now
+            caller_id = finding.subject or call.subject
+            until = None
+            if level.kind == "block" and spec.block_for:
+                until = datetime.fromtimestamp(now + spec.block_for, UTC)
+            decision = Decision(
+                id=decision_id(level.kind, rule.id, level.severity, caller_id, scope_key(scope), repr(now)),
+                kind=level.kind, rule=rule.id, severity=level.severity, caller_id=caller_id, call_id=cdr.call_id,
+                tenant=cdr.tenant, at=cdr.started_at, scope=scope, until=until, count=finding.count,
+                threshold=level.at, message=finding.text(level), source=rule.source,
+            )
+            if level.kind == "block":
+                state.blocks[decision.block_key] = decision.to_dict()
+                if until is not None:
+                    state.timed[decision.block_key] = until.timestamp()
+                tally.active[index] = {"id": decision.id, "key": decision.block_key}
+            else:
+                tally.active[index] = decision.to_dict()
+            outcome.decisions.append(decision)
 
     # -- lifting blocks ------------------------------------------------------------------------
 
@@ -367,6 +468,7 @@ class Engine:
                 store.note_due(subject, due)
         if lifted:
             decisions[:0] = lifted
+            outcome.lifted += len(lifted)
         return outcome
 
     def stale_blocks(self, state: SubjectState) -> list[str]:

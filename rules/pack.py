@@ -7,6 +7,7 @@ never in code.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +18,15 @@ import yaml
 from rules.cdr import CdrError, zone
 from rules.errors import CidwatchError, yaml_error
 from rules.registry import registry
+from rules.threshold import FIELDS as THRESHOLD_FIELDS
+from rules.threshold import parse as parse_threshold
+from rules.threshold import window_of
 
 PACKS_DIR = Path(__file__).parent / "packs"
 SEVERITIES = ("info", "warning", "critical")
 RULE_KEYS = {"id", "description", "kind", "severity", "thresholds", "window", "timezone", "source",
-             "enabled", "params"}
+             "enabled", "params"} | THRESHOLD_FIELDS
+DECLARED_ID = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
 
 
 class PackError(CidwatchError, ValueError):
@@ -62,8 +67,9 @@ class RulePack:
         return rule_id in self.rules
 
 
-def load_packs(directory: str | Path | None = None) -> RulePack:
-    """Load every `*.yaml` pack of a directory (default: the shipped packs)."""
+def load_packs(directory: str | Path | None = None, examples: bool = False) -> RulePack:
+    """Load every `*.yaml` pack of a directory (default: the shipped packs); `examples`: with the rows of
+    the example packs (`example: true`) enabled, as the engine benchmark and the examples' tests run them."""
     directory = Path(directory) if directory else PACKS_DIR
     if not directory.is_dir():
         raise PackError(f"{directory}: not a directory of rule packs")
@@ -73,7 +79,7 @@ def load_packs(directory: str | Path | None = None) -> RulePack:
     rules: dict[str, Rule] = {}
     origin: dict[str, Path] = {}
     for path in files:
-        for rule in load_pack_file(path):
+        for rule in load_pack_file(path, examples):
             if rule.id in rules:
                 raise PackError(f"{path}: rule {rule.id} is also defined in {origin[rule.id]}")
             origin[rule.id] = path
@@ -103,8 +109,9 @@ def pack_files(directory: str | Path | None = None) -> list[PackFile]:
     return packs
 
 
-def load_pack_file(path: str | Path) -> list[Rule]:
-    """Parse and validate one pack file; disabled rules are validated and then left out."""
+def load_pack_file(path: str | Path, examples: bool = False) -> list[Rule]:
+    """Parse and validate one pack file; disabled rules are validated and then left out (`examples`: but
+    not those of an example pack)."""
     path = Path(path)
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -120,7 +127,7 @@ def load_pack_file(path: str | Path) -> list[Rule]:
         if isinstance(entry, Mapping) and entry.get("id"):
             where += f" ({entry['id']})"
         rule = _rule(entry, where)
-        if entry.get("enabled", True):
+        if entry.get("enabled", True) or (examples and document.get("example") is True):
             rules.append(rule)
     return rules
 
@@ -132,15 +139,37 @@ def _rule(entry: Any, where: str) -> Rule:
     if unknown:
         raise PackError(f"{where}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
     rule_id = _text(entry, "id", where)
-    specs = registry()
-    if rule_id not in specs:
-        raise PackError(f"{where}: field id: unknown rule {rule_id!r}; known: {', '.join(specs)}")
-    spec = specs[rule_id]
-    expected_kind, windows = spec.kind, spec.windows
     kind = _text(entry, "kind", where)
-    if kind != expected_kind:
-        raise PackError(f"{where}: field kind: {rule_id} is a {expected_kind} rule, got {kind!r}")
-    window = _text(entry, "window", where)
+    specs = registry()
+    spec = specs.get(rule_id)
+    # A threshold rule declared in its row (rules/threshold.py), or a registered one counted there.
+    measured = kind == "threshold" and ("measure" in entry or (spec is not None and spec.measure is not None))
+    if spec is not None and spec.measure is not None:
+        if entry.get("measure", spec.measure) != spec.measure:
+            raise PackError(f"{where}: field measure: {rule_id} counts {spec.measure}, got {entry['measure']!r}")
+        entry = {**entry, "measure": spec.measure}
+    if spec is None and not measured:
+        raise PackError(f"{where}: field id: unknown rule {rule_id!r}; known: {', '.join(specs)} "
+                        "(or declare a threshold rule: kind threshold with a measure)")
+    if spec is None and rule_id.split(".", 1)[0] in {known.split(".", 1)[0] for known in specs}:
+        # A typo of a registered id (fr.daily_limits) must not quietly become a rule of its own.
+        raise PackError(f"{where}: field id: unknown rule {rule_id!r}; known: {', '.join(specs)} (a rule declared "
+                        f"in YAML alone takes a prefix of its own, not {rule_id.split('.', 1)[0]!r})")
+    if spec is None and not DECLARED_ID.match(rule_id):
+        raise PackError(f"{where}: field id: a declared rule's id is PREFIX.NAME in lower case, got {rule_id!r}")
+    if spec is not None and kind != spec.kind:
+        raise PackError(f"{where}: field kind: {rule_id} is a {spec.kind} rule, got {kind!r}")
+    extra = sorted(set(entry) & THRESHOLD_FIELDS - {"measure"})
+    if extra and not measured:
+        raise PackError(f"{where}: field {extra[0]}: only a threshold rule with a measure takes it")
+    if measured:
+        try:
+            window = window_of(entry.get("window"))[0]
+        except ValueError as exc:
+            raise PackError(f"{where}: {exc}") from exc
+    else:
+        window = _text(entry, "window", where)
+    windows = spec.windows if spec is not None else (window,)
     if window not in windows:
         raise PackError(f"{where}: field window: {rule_id} takes {' or '.join(windows)}, got {window!r}")
     timezone = str(entry.get("timezone") or "UTC")
@@ -153,10 +182,21 @@ def _rule(entry: Any, where: str) -> Rule:
     params = entry.get("params") or {}
     if not isinstance(params, Mapping):
         raise PackError(f"{where}: field params: expected a mapping")
-    thresholds = _thresholds(entry, where) if kind == "threshold" else ()
+    thresholds = _thresholds(entry, where, ordered=not measured) if kind == "threshold" else ()
     severity = None if kind == "threshold" else _severity(entry.get("severity"), where, "severity")
     config = None
-    if spec.params is not None:
+    if measured:
+        if params:
+            raise PackError(f"{where}: field params: a threshold rule with a measure declares its options as fields")
+        try:
+            config = parse_threshold(entry, thresholds, timezone)
+        except ValueError as exc:
+            raise PackError(f"{where}: {exc}") from exc
+        if spec is not None and config.key != "cli":
+            raise PackError(f"{where}: field key: {rule_id} counts per caller ID (key cli), got {config.key!r}")
+        if spec is not None and config.call_direction != spec.direction:
+            raise PackError(f"{where}: field filter.direction: {rule_id} judges {spec.direction} calls")
+    elif spec is not None and spec.params is not None:
         try:
             config = spec.params(params)
         except (TypeError, ValueError) as exc:
@@ -188,7 +228,8 @@ def _severity(value: Any, where: str, key: str) -> str:
     return str(value)
 
 
-def _thresholds(entry: Mapping[str, Any], where: str) -> tuple[Threshold, ...]:
+def _thresholds(entry: Mapping[str, Any], where: str, ordered: bool = True) -> tuple[Threshold, ...]:
+    """The levels (`ordered`: ascending; a measured rule's order depends on its direction, checked there)."""
     raw = entry.get("thresholds")
     if not isinstance(raw, list) or not raw:
         raise PackError(f"{where}: field thresholds: required, a non-empty list of {{at, kind, severity}}")
@@ -204,6 +245,6 @@ def _thresholds(entry: Mapping[str, Any], where: str) -> tuple[Threshold, ...]:
             raise PackError(f"{here}: field kind: must be alert or block, got {item['kind']!r}")
         thresholds.append(Threshold(at, item["kind"], _severity(item["severity"], here, "severity")))
     levels = [threshold.at for threshold in thresholds]
-    if levels != sorted(set(levels)):
+    if ordered and levels != sorted(set(levels)):
         raise PackError(f"{where}: field thresholds: 'at' values must be strictly ascending, got {levels}")
     return tuple(thresholds)

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from rules.pack import Rule, Threshold
 
 KINDS = ("alert", "block", "threshold")
-WINDOWS = ("utc_day", "local_day", "standing")
+WINDOWS = ("utc_day", "local_day", "standing", "days", "sliding")  # the last two: declared threshold rules
 DIRECTIONS = ("outbound", "inbound")
 CLI_STATES = ("valid", "invalid")
 INVENTORY_USES = ("none", "optional", "required")
@@ -49,6 +49,7 @@ class Finding(NamedTuple):
     count: int = 1
     subject: str | None = None  # the caller ID the decision is about; default: the call's subject
     usage: tuple[int, float] | None = None
+    measure: Any = None  # a threshold rule's `rules.threshold.Reading`: its tally, hysteresis and forecast
 
     def text(self, threshold: Threshold | None = None) -> str:
         return self.message if isinstance(self.message, str) else self.message(threshold)
@@ -78,6 +79,8 @@ class RuleSpec:
       of the state a call counts in, or None when the rule does not apply to the call. The engine judges
       such a rule in a second step on that state (`Engine.process_keyed`), which the stream runs on
       the partition that owns the key.
+    - `measure`: a threshold rule whose check only selects and words what `rules.threshold.measure` counts;
+      its pack row is read as a declared threshold row of this measure (window, key, levels, forecast).
     """
 
     id: str
@@ -92,6 +95,7 @@ class RuleSpec:
     params: Callable[[Mapping[str, Any]], Any] | None = None  # parses the pack row's params (as `Rule.config`)
     needs: tuple[str, ...] = ()
     keyed: KeyOf | None = None
+    measure: str | None = None  # a threshold rule counted by rules/threshold.py: its measure (fr.daily_limit)
 
     def __post_init__(self) -> None:
         for name, value, allowed in (("kind", self.kind, KINDS), ("direction", self.direction, DIRECTIONS),

@@ -20,6 +20,7 @@ from typing import Any
 
 from rules.errors import CidwatchError
 from rules.risk import RiskConfig, RiskState
+from rules.tally import Tally
 
 STATE_VERSION = 1
 PRUNE_EVERY_S = 3600.0  # event time between two prunes of one subject: amortised O(1) per call
@@ -50,7 +51,7 @@ class SubjectState:
     """One subject's memory. Mutated in place by the engine; `to_dict`/`from_dict` for the changelog."""
 
     __slots__ = ("attempts", "blocks", "counts", "episodes", "expires", "fired", "pruned_at", "risk", "seen",
-                 "timed")
+                 "tallies", "timed")
 
     def __init__(self) -> None:
         self.seen: dict[int, float] = {}  # call key -> started_at (insertion order ~ event time)
@@ -65,10 +66,12 @@ class SubjectState:
         # the attempts still inside its window, and when the whole state may be forgotten.
         self.attempts: dict[str, list[float]] = {}
         self.expires: float | None = None
+        # Threshold rules (rules/threshold.py): rule id (and, per destination country, "|CC") -> its tally.
+        self.tallies: dict[str, Tally] = {}
 
     def is_empty(self) -> bool:
         return not (self.seen or self.counts or self.fired or self.blocks or self.episodes or self.risk
-                    or self.attempts)
+                    or self.attempts or self.tallies)
 
     def due(self) -> float | None:
         """The earliest `until` of this subject's time-boxed blocks, or when a keyed state expires (for the
@@ -78,7 +81,7 @@ class SubjectState:
 
     def forget(self) -> None:
         """Drop everything: a keyed state past `expires` (no attempt left in its window) is not kept."""
-        self.seen, self.counts, self.fired, self.attempts = {}, {}, {}, {}
+        self.seen, self.counts, self.fired, self.attempts, self.tallies = {}, {}, {}, {}, {}
         self.expires = None
 
     def prune(self, now: float, horizon: float) -> None:
@@ -97,6 +100,8 @@ class SubjectState:
             del self.counts[key]
         for key in [k for k, end in self.fired.items() if end < cutoff]:
             del self.fired[key]
+        for key in [k for k, tally in self.tallies.items() if tally.stale_at < now and not tally.active]:
+            del self.tallies[key]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, compact: call keys packed in base64 (12 bytes each)."""
@@ -112,6 +117,8 @@ class SubjectState:
             "risk": None if self.risk is None else self.risk.to_dict(),
             "pruned_at": self.pruned_at,
             **({"attempts": self.attempts, "expires": self.expires} if self.attempts else {}),
+            **({"tallies": {k: t.to_dict() for k, t in self.tallies.items()}, "expires": self.expires}
+               if self.tallies else {}),
         }
 
     @classmethod
@@ -133,6 +140,7 @@ class SubjectState:
             state.risk = None if risk is None else RiskState.from_dict(risk, risk_config, hash_key)
             state.pruned_at = float(data.get("pruned_at") or 0.0)
             state.attempts = {str(k): [float(t) for t in v] for k, v in (data.get("attempts") or {}).items()}
+            state.tallies = {str(k): Tally.from_dict(v) for k, v in (data.get("tallies") or {}).items()}
             expires = data.get("expires")
             state.expires = None if expires is None else float(expires)
         except (TypeError, ValueError, KeyError, struct.error) as exc:

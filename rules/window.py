@@ -22,6 +22,7 @@ class Window:
     end: datetime  # the next midnight of that zone, in UTC
     start_ts: float
     end_ts: float
+    ordinal: int = 0  # the date's proleptic ordinal: consecutive days differ by one (N-day windows)
 
 
 class Windows:
@@ -45,7 +46,7 @@ class Windows:
         if window is None:
             start = datetime.combine(day, time(0), tzinfo=self.tz).astimezone(UTC)
             end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=self.tz).astimezone(UTC)
-            window = Window(day.isoformat(), end, start.timestamp(), end.timestamp())
+            window = Window(day.isoformat(), end, start.timestamp(), end.timestamp(), day.toordinal())
             if len(self._days) >= CACHED_DAYS:
                 self._days.clear()
             self._days[window.key] = window

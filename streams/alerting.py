@@ -62,7 +62,7 @@ WATCHDOG = "CidwatchWorkerWatchdog"
 MAX_QUEUE = 10_000
 MAX_REMEMBERED_IDS = 100_000
 MAX_BATCH = 500  # alerts per POST: keeps one request small whatever is firing
-POSTED_KINDS = frozenset({"alert", "block", "unblock"})
+POSTED_KINDS = frozenset({"alert", "block", "unblock", "resolve"})
 OK, RETRY, REFUSED = "ok", "retry", "refused"  # outcomes of one POST
 
 Fingerprint = tuple[tuple[str, str], ...]
@@ -385,7 +385,7 @@ class AlertPoster:
         # Alertmanager runs on this clock: an event time ahead of it (clock skew, simulated traffic)
         # is clamped to now, or a block would start, and its unblock resolve it, only in the future.
         at = min(parse_time(decision["at"]), datetime.now(UTC))
-        if kind == "unblock":
+        if kind in ("unblock", "resolve"):  # a block lifted, or a threshold rule's alert cleared
             self._resolve(key, decision, at)
             return
         until = parse_time(decision["until"]) if decision.get("until") else None

@@ -519,7 +519,7 @@ class CidwatchWorker:
         payload = decision.to_json()
         key = decision.caller_id.encode()
         futures = [await send(names["decisions"], key, payload, None, None, None)]
-        if decision.kind == "alert":
+        if decision.kind in ("alert", "resolve"):  # a resolve ends an alert: no block key to touch
             futures.append(await send(names["alerts"], key, payload, None, None, None))
         else:
             futures.append(await send(names["blocks"], decision.block_key.encode(), payload, None, None, None))

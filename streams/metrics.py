@@ -29,7 +29,7 @@ DLQ_REASONS = ("not_json", "missing_field", "bad_type", "bad_value", "oversized"
                "conversion",
                "internal_error")
 DIRECTIONS = frozenset({"outbound", "inbound", "internal"})
-DECISION_KINDS = frozenset({"alert", "block", "unblock"})
+DECISION_KINDS = frozenset({"alert", "block", "unblock", "resolve"})
 SEVERITIES = frozenset({"info", "warning", "critical"})
 DEFAULT_CLI_LIMIT = 500
 DEFAULT_TENANT_LIMIT = 200
@@ -520,9 +520,12 @@ class Metrics:
         otherwise be missing from `increase()` panels and annotations."""
         kinds: set[tuple[str, str, str]] = set()
         for rule in rules:
+            clears = getattr(rule.config, "sliding", False)  # a sliding threshold rule's alerts resolve
             for threshold in rule.thresholds:
                 self.rule_threshold.labels(rule.id, threshold.kind, threshold.severity).set(threshold.at)
                 kinds.add((rule.id, threshold.kind, threshold.severity))
+                if clears and threshold.kind == "alert":
+                    kinds.add((rule.id, "resolve", threshold.severity))
             if rule.kind in DECISION_KINDS and rule.severity:
                 kinds.add((rule.id, rule.kind, rule.severity))
         kinds |= {(rule, "unblock", severity) for rule, kind, severity in kinds if kind == "block"}

@@ -361,3 +361,27 @@ def test_labels_runbook_and_backoff() -> None:
     assert runbook_url("cli.invalid", "https://x.example/r/") == "https://x.example/r/docs/runbooks/cli.invalid.md"
     delays = [backoff_delay(n, 1.0, 60.0) for n in range(1, 10)]
     assert 0.5 <= delays[0] <= 1.0 and all(30.0 <= d <= 60.0 for d in delays[7:])
+
+
+def test_a_threshold_rules_resolve_ends_its_alert(alertmanager: tuple[str, Received]) -> None:
+    """A sliding-window threshold rule's alert has no end of its own; its `resolve` decision (same rule,
+    severity, caller ID, tenant and scope) resolves it in Alertmanager as an unblock resolves a block."""
+    url, received = alertmanager
+    now = datetime.now(UTC).replace(microsecond=0)
+    cli = "+33184884100"
+    alert = decision("alert", "runaway.calls_per_minute", "warning", cli, now - timedelta(minutes=3))
+    resolve = {**decision("resolve", "runaway.calls_per_minute", "warning", cli, now),
+               "message": "back below 10 for 5 min, the warning alert is cleared."}
+
+    async def body(poster: AlertPoster) -> None:
+        poster.submit(alert)
+        await eventually(lambda: active(url, cli), what="the alert listed")
+        poster.submit(resolve)
+        await eventually(lambda: not active(url, cli), what="the alert no longer active")
+        resolved = (await eventually(lambda: delivered(received, "/hook/compliance-chat-and-email", "resolved", cli),
+                                     what="the resolved notification"))[0]
+        assert when(resolved["endsAt"]) == now
+        assert resolved["annotations"]["resolution"] == resolve["message"]
+        assert poster.firing() == []
+
+    run_with(AlertPoster(url, **FAST), body)

@@ -114,7 +114,8 @@ def test_a_section_per_enabled_jurisdiction_pack(tmp_path: Path) -> None:
         assert f"<h2>Jurisdiction pack {pack}</h2>" in page, pack
     fr = page[page.index("Jurisdiction pack fr (FR)"):page.index("Jurisdiction pack spam")]
     assert "judged outbound calls presenting a FR caller ID: 26." in fr
-    assert "<td>fr.automated_not_npv</td><td class=n>0</td><td class=n>2</td><td class=n>0</td><td class=n>2</td>" in fr
+    assert ("<td>fr.automated_not_npv</td><td class=n>0</td><td class=n>2</td><td class=n>0</td><td class=n>0</td>"
+            "<td class=n>2</td>") in fr  # alert, block, unblock, resolve, caller IDs
     assert "purpose: 7 of 39 outbound calls lacked it" in fr and "ingress_country" not in fr
     spoof = page[page.index("Jurisdiction pack spoof"):]
     assert "ingress_country: 32 of 39 outbound calls lacked it" in spoof

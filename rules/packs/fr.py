@@ -19,6 +19,7 @@ from rules.inventory import Inventory
 from rules.numbers import NumberInfo, classify, time_zones
 from rules.pack import Rule, Threshold
 from rules.registry import Finding, rule
+from rules.threshold import measure
 
 
 def is_npv(cli: NumberInfo, call: Call) -> bool:
@@ -30,23 +31,24 @@ def is_npv(cli: NumberInfo, call: Call) -> bool:
 
 
 @rule("fr.daily_limit", "threshold", ("local_day", "utc_day"), inventory="optional",
-      lifted_by=frozenset({"time", "operator"}))
+      lifted_by=frozenset({"time", "operator"}), measure="calls")
 def daily_limit(call: Call, rule: Rule) -> Finding | None:
-    """A French non-NPV caller ID's distinct calls in one Paris day, against the operators' cap."""
+    """Calls of a French caller ID that is not an NPV number, against the operators' daily cap.
+
+    A threshold rule of the measure `calls` (rules/threshold.py counts them in the row's window); this check
+    says which calls count and words the decisions."""
     cli = call.cli
     if cli.calling_code != 33 or is_npv(cli, call):
         return None
-    window = call.window(rule)
-    count = call.count(rule.id, window)
-    number = call.subject
+    day, number = call.window(rule).key, call.subject
 
-    def message(threshold: Threshold | None) -> str:
-        text = f"French caller ID {number} (not NPV) has made {count} calls on {window.key} ({rule.timezone}); "
+    def words(_value: float, count: int, threshold: Threshold | None) -> str:
+        text = f"French caller ID {number} (not NPV) has made {count} calls on {day} ({rule.timezone}); "
         if threshold is not None and threshold.kind == "block":
-            return text + f"blocked until {window.key} ends to stay within the operators' daily cap."
+            return text + f"blocked until {day} ends to stay within the operators' daily cap."
         return text + "the operators' daily cap is near."
 
-    return Finding(message, value=count, count=count, usage=(count, rule.thresholds[-1].at))
+    return measure(call, rule, words, usage=True)
 
 
 @rule("fr.callback_unanswered", "alert", ("local_day", "utc_day"), direction="inbound", inventory="required")

@@ -328,3 +328,29 @@ def test_inventory_marking_the_number_npv_lifts_the_block():
     assert engine.stale_blocks(state) == []
     engine.inventory = inventory({"number": "+33412345678", "source": "claimed", "npv": True})
     assert len(engine.stale_blocks(state)) == 1
+
+
+def test_daily_limit_with_forecast_warns_when_the_pace_reaches_250_before_paris_midnight(tmp_path):
+    """fr.daily_limit is a threshold row: `forecast: true` in the user's copy adds the once-a-day warning."""
+    import shutil
+
+    from cidwatch.inputs import RawRecord
+    from cidwatch.replay import replay
+    from rules.engine import Engine
+    from rules.pack import PACKS_DIR, load_packs
+
+    folder = tmp_path / "rules"
+    shutil.copytree(PACKS_DIR, folder, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    text = (folder / "fr.yaml").read_text()
+    (folder / "fr.yaml").write_text(text.replace("    measure: calls", "    measure: calls\n    forecast: true", 1))
+    # One call a minute from 08:00 Paris: at 08:14, 15 calls in the last hour reach 250 at 23:54 Paris.
+    day = series(CLI, datetime(2026, 5, 4, 6, 0, tzinfo=UTC), 300, timedelta(minutes=1))
+    engine = Engine(load_packs(folder))
+    result = replay([RawRecord("t.jsonl", f"line {i}", r) for i, r in enumerate(day)], engine)
+    got = [(d["kind"], d["severity"], d["count"]) for d in decisions(result, "fr.daily_limit")]
+    assert got == [("alert", "warning", 15), ("alert", "warning", 200), ("block", "critical", 250),
+                   ("unblock", "critical", 250)]
+    forecast = decisions(result, "fr.daily_limit")[0]
+    assert forecast["forecast_at"] == "2026-05-04T21:54:00Z"
+    assert forecast["message"].startswith(f"Caller ID {CLI} will reach 250 calls at about 23:54 Europe/Paris")
+    assert "forecast_at" not in decisions(result, "fr.daily_limit")[1]  # the other decisions read as before

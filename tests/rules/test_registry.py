@@ -73,6 +73,23 @@ def test_tests_in_the_file_of_its_prefix(rule_id: str) -> None:
     assert rule_id in path.read_text(encoding="utf-8"), f"{rule_id}: tests/rules/{path.name} never names it"
 
 
+DECLARED_IDS = sorted(set(pack_rows()) - set(RULE_IDS))  # threshold rules declared wholly in a shipped pack
+
+
+def test_declared_rules_are_threshold_rows_of_the_pack_of_their_prefix() -> None:
+    assert DECLARED_IDS, "the example threshold packs declare rules with no check"
+    examples = load_packs(examples=True).rules
+    for rule_id in DECLARED_IDS:
+        assert pack_rows()[rule_id].name == f"{prefix(rule_id)}.yaml"
+        assert examples[rule_id].kind == "threshold" and examples[rule_id].config is not None
+
+
+@pytest.mark.parametrize("rule_id", DECLARED_IDS)
+def test_declared_rules_have_a_runbook_and_tests(rule_id: str) -> None:
+    test_runbook(rule_id)
+    test_tests_in_the_file_of_its_prefix(rule_id)
+
+
 def test_the_pack_loader_refuses_an_unknown_rule(tmp_path: Path) -> None:
     pack = tmp_path / "xx.yaml"
     pack.write_text("rules:\n  - id: xx.no_such_rule\n    description: d\n    kind: alert\n    severity: info\n"
