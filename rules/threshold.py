@@ -35,6 +35,7 @@ from rules.window import Window
 if TYPE_CHECKING:
     from rules.context import Call
     from rules.pack import Rule, Threshold
+    from rules.state import SubjectState
 
 MEASURES = ("calls", "answered", "short_calls", "rejections", "distinct_destinations", "answer_rate",
             "avg_talk_s", "sequential_same_destination")
@@ -407,11 +408,13 @@ def measure(call: Call, rule: Rule, words: Callable[[float, int, Threshold | Non
             return None
         scope, name = {spec.key: value}, rule.id
     state = call.state
+    window = None if spec.sliding else call.window(rule)
     tally = state.tallies.get(name)
     if tally is None:
         tally = state.tallies[name] = Tally()
+        if window is not None and spec.measure == "calls":
+            carry_count(state, rule.id, window, tally)
     now = call.at
-    window = None if spec.sliding else call.window(rule)
     if spec.key in ("tenant", "campaign"):
         state.expires = max(state.expires or 0.0, now + spec.horizon)
     cdr = call.cdr
@@ -440,6 +443,15 @@ def measure(call: Call, rule: Rule, words: Callable[[float, int, Threshold | Non
             return words(value, count, threshold)
     return Finding(text, scope=scope, value=value if defined else math.nan, count=count,
                    usage=(count, rule.thresholds[-1].at) if usage else None, measure=reading)
+
+
+def carry_count(state: SubjectState, rule_id: str, window: Window, tally: Tally) -> None:
+    """The day's calls counted by a release before threshold rules (`counts["fr.daily_limit|2026-03-29"]`)
+    become the new tally's day, so a worker upgraded mid-day does not restart the French cap from zero."""
+    entry = state.counts.pop(f"{rule_id}|{window.key}", None)
+    if entry:
+        tally.top = window.ordinal
+        tally.add(window.ordinal, float(entry[0]), 0.0)
 
 
 def count_call(spec: Spec, tally: Tally, now: float, day: int | None, answered: bool, duration_s: float,

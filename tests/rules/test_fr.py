@@ -354,3 +354,22 @@ def test_daily_limit_with_forecast_warns_when_the_pace_reaches_250_before_paris_
     assert forecast["forecast_at"] == "2026-05-04T21:54:00Z"
     assert forecast["message"].startswith(f"Caller ID {CLI} will reach 250 calls at about 23:54 Europe/Paris")
     assert "forecast_at" not in decisions(result, "fr.daily_limit")[1]  # the other decisions read as before
+
+
+def test_an_upgrade_mid_day_keeps_the_days_count():
+    """State written before fr.daily_limit became a threshold rule kept the day's calls in `counts`: the
+    first call after the upgrade continues that count (the 250th blocks), it does not start again at 1."""
+    from rules.cdr import parse_cdr
+    from rules.engine import Engine
+    from rules.pack import load_packs
+    from rules.state import SubjectState
+
+    engine = Engine(load_packs(), None)
+    calls = series(CLI, datetime(2026, 1, 14, 9, 0, tzinfo=UTC), 2, timedelta(seconds=30))
+    state = SubjectState()
+    state.counts["fr.daily_limit|2026-01-14"] = [248.0, datetime(2026, 1, 14, 23, 0, tzinfo=UTC).timestamp()]
+    state.counts["cli.used_while_blocked|2026-01-14"] = [1.0, datetime(2026, 1, 15, tzinfo=UTC).timestamp()]
+    outcomes = [engine.process(parse_cdr(record), state) for record in calls]
+    assert [(d.rule, d.kind, d.count) for d in outcomes[1].decisions] == [("fr.daily_limit", "block", 250)]
+    assert "fr.daily_limit|2026-01-14" not in state.counts  # carried over once
+    assert "cli.used_while_blocked|2026-01-14" in state.counts  # other rules' counts are theirs
