@@ -32,13 +32,13 @@ _OPTIONS = (
 )
 
 
-class _SecretRefused(argparse.Action):
-    """`--sasl-password` and `--ssl-key-password` exist only to be refused (otherwise argparse would take
-    them as abbreviations of the `-file` flags, and a password for a file name)."""
+class SecretRefused(argparse.Action):
+    """`--sasl-password`, `--ssl-key-password` and `--hash-key` exist only to be refused (otherwise argparse
+    would take them as abbreviations of the `-file` flags, and a secret for a file name)."""
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
                  option_string: str | None = None) -> None:
-        parser.error(f"{option_string} is not accepted: a password on the command line is visible to every user "
+        parser.error(f"{option_string} is not accepted: a secret on the command line is visible to every user "
                      f"of the machine; use {option_string}-file FILE or the environment variable")
 
 
@@ -54,7 +54,7 @@ def add_kafka_arguments(parser: argparse.ArgumentParser, replication: bool = Fal
     for flag, dest, metavar, variable, text in _OPTIONS:
         group.add_argument(flag, dest=dest, metavar=metavar, default=None, help=f"{text} (env {variable})")
     for refused in ("--sasl-password", "--ssl-key-password"):
-        group.add_argument(refused, action=_SecretRefused, help=argparse.SUPPRESS)
+        group.add_argument(refused, action=SecretRefused, help=argparse.SUPPRESS)
     group.add_argument("--no-ssl-check-hostname", dest="ssl_check_hostname", action="store_const", const="false",
                        default=None, help="do not check that the broker's certificate names the host "
                        "(env CIDWATCH_KAFKA_SSL_CHECK_HOSTNAME=false; on by default)")

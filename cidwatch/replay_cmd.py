@@ -11,6 +11,7 @@ from datetime import tzinfo
 from pathlib import Path
 
 from cidwatch.cli import CliError
+from cidwatch.hash_key import add_hash_key_arguments, hash_key
 from cidwatch.inputs import InputError, RawRecord, require_file
 from cidwatch.replay import canonical_records, replay, replay_files, summary_lines, write_outputs
 from rules.cdr import CdrError, zone
@@ -59,15 +60,13 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--default-region", metavar="CC", default=os.environ.get("CIDWATCH_DEFAULT_REGION"),
                         help="region for destinations written in national format, e.g. FR "
                         "(env CIDWATCH_DEFAULT_REGION)")
-    parser.add_argument("--hash-key", metavar="SECRET", default=os.environ.get("CIDWATCH_HASH_KEY", ""),
-                        help="key of the hashes of destinations kept in state and named in decisions; use the "
-                        "workers' key to get their decisions (env CIDWATCH_HASH_KEY; default: none, unkeyed)")
+    add_hash_key_arguments(parser)
 
 
 def build_engine(args: argparse.Namespace) -> Engine:
     return Engine(load_pack_arg(args.rules), load_inventory_arg(args.inventory), args.default_region,
                   dedup_seconds=int(getattr(args, "dedup_hours", 48.0) * 3600),
-                  hash_key=(getattr(args, "hash_key", "") or "").encode())
+                  hash_key=(hash_key(args) if hasattr(args, "hash_key_file") else "").encode())
 
 
 def load_pack_arg(directory: Path | None) -> RulePack:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from cidwatch.cli import CliError
+from cidwatch.hash_key import add_hash_key_arguments, hash_key
 from cidwatch.kafka_options import add_kafka_arguments, kafka_settings
 from rules.inventory import InventoryError
 from rules.pack import PackError
@@ -52,9 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="region for destinations in national format (env CIDWATCH_DEFAULT_REGION)")
     add("--max-record-bytes", type=int, metavar="N", default=_env("CIDWATCH_MAX_RECORD_BYTES", d.max_record_bytes),
         help=f"larger CDR messages go to the DLQ (env CIDWATCH_MAX_RECORD_BYTES, default {d.max_record_bytes})")
-    add("--hash-key", default=_env("CIDWATCH_HASH_KEY", d.hash_key), metavar="SECRET",
-        help="key of the hashes of destinations kept in state (the French frequency rule's consumers) and named "
-        "in decisions; replay needs the same key to decide the same (env CIDWATCH_HASH_KEY; default: none)")
+    add_hash_key_arguments(parser)
     add("--dedup-hours", type=float, default=_env("CIDWATCH_DEDUP_HOURS", d.dedup_hours),
         help=f"event time a call_id is remembered for (env CIDWATCH_DEDUP_HOURS, default {d.dedup_hours:g})")
     add("--input-format", action="append", default=[], metavar="NAME",
@@ -109,7 +108,7 @@ def config_from_args(args: argparse.Namespace) -> WorkerConfig:
         settings=kafka_settings(args), inventory=args.inventory, rules=args.rules, workdir=Path(args.workdir),
         web_port=int(args.web_port), web_host=args.web_host, store=args.store, partitions=int(args.partitions),
         default_region=args.default_region, max_record_bytes=int(args.max_record_bytes),
-        dedup_hours=float(args.dedup_hours), hash_key=args.hash_key or "", tick_seconds=float(args.tick),
+        dedup_hours=float(args.dedup_hours), hash_key=hash_key(args), tick_seconds=float(args.tick),
         input_formats=tuple(formats),
         profile=args.profile, loglevel=args.loglevel, alertmanager_url=args.alertmanager_url,
         alert_repost_seconds=float(args.alert_repost), runbook_base_url=args.runbook_base_url,

@@ -92,11 +92,11 @@ class Settings:
             protocol=(pick("security_protocol", "CIDWATCH_KAFKA_SECURITY_PROTOCOL") or "PLAINTEXT").upper(),
             sasl_mechanism=(pick("sasl_mechanism", "CIDWATCH_KAFKA_SASL_MECHANISM") or "PLAIN").upper(),
             sasl_username=pick("sasl_username", "CIDWATCH_KAFKA_SASL_USERNAME"),
-            sasl_password=_secret(env, given, "sasl_password_file", "CIDWATCH_KAFKA_SASL_PASSWORD"),
+            sasl_password=read_secret(env, given, "sasl_password_file", "CIDWATCH_KAFKA_SASL_PASSWORD"),
             ssl_cafile=_path(pick("ssl_cafile", "CIDWATCH_KAFKA_SSL_CAFILE")),
             ssl_certfile=_path(pick("ssl_certfile", "CIDWATCH_KAFKA_SSL_CERTFILE")),
             ssl_keyfile=_path(pick("ssl_keyfile", "CIDWATCH_KAFKA_SSL_KEYFILE")),
-            ssl_key_password=_secret(env, given, "ssl_key_password_file", "CIDWATCH_KAFKA_SSL_KEY_PASSWORD"),
+            ssl_key_password=read_secret(env, given, "ssl_key_password_file", "CIDWATCH_KAFKA_SSL_KEY_PASSWORD"),
             ssl_check_hostname=_flag(pick("ssl_check_hostname", "CIDWATCH_KAFKA_SSL_CHECK_HOSTNAME"), True,
                                      "CIDWATCH_KAFKA_SSL_CHECK_HOSTNAME"),
             aws_region=(pick("aws_region", "CIDWATCH_KAFKA_AWS_REGION") or env.get("AWS_REGION")
@@ -167,7 +167,7 @@ def _path(value: str | None) -> Path | None:
     return Path(value).expanduser() if value else None
 
 
-def _secret(env: Mapping[str, str], given: Mapping[str, Any], file_flag: str, variable: str) -> str | None:
+def read_secret(env: Mapping[str, str], given: Mapping[str, Any], file_flag: str, variable: str) -> str | None:
     """A secret from a file (`--...-file` flag, or VARIABLE_FILE), else from VARIABLE itself. A file's
     trailing newline is not part of the secret (editors add one)."""
     path = given.get(file_flag) or env.get(f"{variable}_FILE")

@@ -193,12 +193,32 @@ def test_csv_rows_that_are_not_utf8_or_too_long_are_rejects(tmp_path):
     assert all(e[2] in r[2] for r, e in zip(rejects, expected, strict=True))
 
 
+def test_the_hash_key_is_a_secret_never_a_flag(tmp_path):
+    """A flag is in every user's process list: `--hash-key` is refused in one line; the key comes from a
+    file or CIDWATCH_HASH_KEY, and both give the same decisions."""
+    shared = ROOT / "tests" / "fixtures" / "jurisdictions.jsonl"
+    refused = cidwatch("replay", shared, "--out", tmp_path / "x", "--hash-key", "k1", check=False)
+    assert refused.returncode == 2 and "--hash-key is not accepted" in refused.stderr
+    assert "Traceback" not in refused.stderr and "k1" not in refused.stderr.replace("--hash-key", "")
+    (tmp_path / "k1.key").write_text("k1\n", encoding="utf-8")
+    cidwatch("replay", shared, "--out", tmp_path / "file", "--hash-key-file", tmp_path / "k1.key")
+    env = subprocess.run([sys.executable, "-m", "cidwatch", "replay", str(shared), "--out", str(tmp_path / "env")],
+                         capture_output=True, text=True, cwd=ROOT, env={**os.environ, "CIDWATCH_HASH_KEY": "k1"})
+    assert env.returncode == 0, env.stderr
+    assert (tmp_path / "file" / "decisions.jsonl").read_text() == (tmp_path / "env" / "decisions.jsonl").read_text()
+    missing = cidwatch("replay", shared, "--out", tmp_path / "y", "--hash-key-file", tmp_path / "nope.key",
+                       check=False)
+    assert missing.returncode != 0 and "--hash-key-file" in missing.stderr and "Traceback" not in missing.stderr
+
+
 def test_hash_key_keys_the_consumer_hashes_and_the_summary_counts_missing_fields(tmp_path):
     shared = ROOT / "tests" / "fixtures" / "jurisdictions.jsonl"
     scopes = {}
     for key in ("", "k1", "k2"):
         out = tmp_path / (key or "none")
-        proc = cidwatch("replay", shared, "--out", out, "--hash-key", key)
+        key_file = tmp_path / f"{key or 'none'}.key"
+        key_file.write_text(key, encoding="utf-8")
+        proc = cidwatch("replay", shared, "--out", out, "--hash-key-file", key_file)
         # The 7 spoofing calls have no purpose, and without the inventory neither has the campaign call.
         assert "without purpose: 8 of 39 outbound calls" in proc.stdout
         assert "without ingress_country: 32 of 39 outbound calls" in proc.stdout

@@ -30,8 +30,10 @@ def both(kafka_bootstrap: str,
     expected = replayed(records, folder)
     prefix = f"t{uuid.uuid4().hex[:8]}."
     cidwatch(kafka_bootstrap, prefix, "topics", "create", "--partitions", "4")
+    key_file = tmp / "hash.key"
+    key_file.write_bytes(HASH_KEY + b"\n")  # an editor's trailing newline is not part of the key
     worker = Worker(kafka_bootstrap, prefix, tmp / "w1", "--partitions", "4", "--rules", folder,
-                    "--hash-key", HASH_KEY.decode()).start()
+                    "--hash-key-file", key_file).start()
     try:
         cidwatch(kafka_bootstrap, prefix, "produce", write_jsonl(tmp / "cdrs.jsonl", records))
         got = settle(lambda: decisions(kafka_bootstrap, prefix), len(expected), timeout=150)
