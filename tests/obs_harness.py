@@ -158,6 +158,7 @@ def start_prometheus(
         return [
             exe, f"--config.file={config_path}", f"--storage.tsdb.path={tmp / 'prometheus-data'}",
             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn",
+            "--enable-feature=expand-external-labels",  # as docker-compose.yml runs it (runbook_base)
         ]
 
     return _start("prometheus", tmp, args)

@@ -171,9 +171,12 @@ def test_prometheus_scrapes_recorded_counters(tmp_path: Path, worker_endpoint: t
         stop()
 
 
-def test_prometheus_evaluates_the_pipeline_rules(tmp_path: Path, worker_endpoint: tuple[Metrics, str]) -> None:
-    """deploy/prometheus-rules.yml loads in the real server, and lag above 10000 starts the alert."""
+def test_prometheus_evaluates_the_pipeline_rules(tmp_path: Path, worker_endpoint: tuple[Metrics, str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """deploy/prometheus-rules.yml loads in the real server, and lag above 10000 starts the alert, whose
+    runbook link is under the deployment's runbook base (the check API serves the runbooks)."""
     _, target = worker_endpoint
+    monkeypatch.setenv("CIDWATCH_RUNBOOK_BASE_URL", "http://noc.example:8066")
     url, stop = start_prometheus(tmp_path, [target], [DEPLOY / "prometheus-rules.yml"])
     try:
         def lag_alert() -> list[dict[str, Any]]:
@@ -183,6 +186,7 @@ def test_prometheus_evaluates_the_pipeline_rules(tmp_path: Path, worker_endpoint
         alert = eventually(lag_alert, what="CidwatchConsumerLagHigh pending")[0]
         assert alert["state"] == "pending"  # `for: 10m` has not elapsed
         assert alert["labels"]["topic"] == "cidwatch.cdr" and alert["labels"]["severity"] == "warning"
+        assert alert["annotations"]["runbook_url"] == "http://noc.example:8066/docs/runbooks/CidwatchConsumerLagHigh.md"
         groups = get_json(f"{url}/api/v1/rules")["data"]["groups"]
         rules = {r["name"]: r for g in groups for r in g["rules"]}
         assert set(rules) == {"CidwatchWorkerDown", "CidwatchDLQGrowing", "CidwatchConsumerLagHigh",
