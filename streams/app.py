@@ -66,7 +66,7 @@ from streams.dlq import Rejected, cdr_from_mapping, dead_letter, internal_error,
 from streams.inventory_topic import InventoryFollower
 from streams.metrics import Metrics, destination_region
 from streams.offsets import InputOffsets, ReadOffsets
-from streams.parties import MERGED_SKIP, Party, PartyHold
+from streams.parties import MERGED_SKIP, Party, PartyHold, Release
 from streams.protocol import BY_SUBJECT, cdr_envelope, expire_envelope, keyed_envelope, lift_envelope
 from streams.topics import TopicError, create_changelogs, create_topics, partition_counts
 
@@ -282,7 +282,7 @@ class CidwatchWorker:
         try:
             batch = Batch()
             for _, release in due:
-                self._forward(release.record, release.timestamp, batch)
+                self._forward_release(release, batch)
             await self._durable(batch, len(due))
             await self.offsets.commit(self._behind_held({tp: self._durable_next[tp] for tp, _ in due
                                                          if tp in self._durable_next}))
@@ -599,25 +599,30 @@ class CidwatchWorker:
                                   Rejected("conversion", "record", f"{item.location}: {item.reject}"), message)
                 continue
             try:
-                record, timestamp = cdr_from_mapping(item.record).to_dict(), message.timestamp
+                cdr, timestamp = cdr_from_mapping(item.record), message.timestamp
             except Rejected as rejected:
                 self._dead_letter(batch, event.value, rejected, message)
                 continue
             if self.parties is not None:
                 for release in self.parties.before(message.tp, item.call):  # the held call is complete
-                    self._forward(release.record, release.timestamp, batch)
+                    self._forward_release(release, batch)
                 if item.call is not None:
-                    release = self.parties.add(message.tp, item.call, Party(record, message.offset, timestamp))
+                    release = self.parties.add(message.tp, item.call,
+                                               Party(cdr.to_dict(), message.offset, timestamp))
                     if release is None:
                         continue  # unanswered so far: held until a party answers or the call is complete
-                    record, timestamp = release.record, release.timestamp
-            self._forward(record, timestamp, batch)
+                    self._forward_release(release, batch)
+                    continue
+            self._forward(cdr, timestamp, batch)
 
-    def _forward(self, record: dict[str, Any], timestamp: float | None, batch: Batch) -> None:
-        """A valid canonical record (one call's parties merged are as valid as each) to its subject's judge."""
-        cdr = cdr_from_mapping(record)
+    def _forward(self, cdr: Cdr, timestamp: float | None, batch: Batch) -> None:
+        """A valid record to its subject's judge."""
         subject = self.engine.subject(cdr)
         batch.outgoing.append(Outgoing(BY_SUBJECT, subject.encode(), cdr_envelope(cdr.to_dict(), timestamp)))
+
+    def _forward_release(self, release: Release, batch: Batch) -> None:
+        """A call's parties merged (as valid as each of them, which were validated when held)."""
+        self._forward(cdr_from_mapping(release.record), release.timestamp, batch)
 
     # -- timers and control ----------------------------------------------------------------------
 
