@@ -10,8 +10,10 @@ Large inputs use every core, as the stream uses several workers. JSON Lines file
 validated in parts by worker processes (`rules.cdr.parse_cdr` in each; parts come back in order, as
 columns and rejects). The engine's state is one value per subject, so the sorted records are split
 by subject into partitions judged in parallel, the stream's partitioning by subject; the only thing
-a single pass shares between subjects is when a time-boxed block's unblock is emitted, and the merge
-rebuilds that order (`_unblock_order`), so the output is the single pass's, decision for decision.
+a single pass shares between subjects is event time, which lifts a time-boxed block or clears a
+threshold level before the first record at or after its instant (lifted decisions in order of time,
+then id): the merge places them there (`_merge`), so the output is the single pass's, decision for
+decision.
 """
 
 from __future__ import annotations
@@ -27,8 +29,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
-from heapq import heappop, heappush
-from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ from tqdm import tqdm
 from cidwatch.cdr_table import CdrTable, batch_of, cdrs_of, file_chunks, table_chunks
 from cidwatch.inputs import RawRecord, canonical_kind, is_gzip, read_canonical, read_jsonl_part
 from rules.cdr import Cdr, CdrError, parse_cdr
-from rules.decision import Decision, decision_id
+from rules.decision import Decision
 from rules.engine import Engine, Outcome
 from rules.inventory import Inventory
 from rules.numbers import classify_with_region, strip_separators
@@ -201,20 +201,19 @@ def _jsonl_parts(path: Path, size: int = PART_BYTES) -> Iterator[tuple[int, int,
 # -- the engine ----------------------------------------------------------------------------------
 
 
-Place = tuple[int, int, int]  # where a single pass emits a decision: (record, 0 lifted | 1 its own, n)
+# Where a single pass emits a decision: (record, 1, n) for the n-th of a record's own decisions, (record, 2, n)
+# for its keyed rules' step judged apart, (record, 0, at, id) for one event time lifted before that record.
+Place = tuple[Any, ...]
 
 
 @dataclass
 class _Partition:
     """What judging one partition of the records found. `decisions` in the order they were emitted,
     each with its place in a single pass over all the records (`places`): (record, 1, n) for the n-th
-    of that record's own decisions, None for unblocks, which `_unblock_order` places from the
-    time-boxed blocks made (`timed`)."""
+    of that record's own decisions, None for those event time lifted, which `_merge` places."""
 
     decisions: list[Decision] = field(default_factory=list)
     places: list[Place | None] = field(default_factory=list)
-    timed: list[tuple[int, str, float, str, str]] = field(default_factory=list)  # record, subject, until,
-    #                                                                              key, id of its unblock
     counts: Counter[str] = field(default_factory=Counter)
     callers: dict[str, tuple[int, CallerStats]] = field(default_factory=dict)  # CLI -> (first record, stats)
     # CLI -> (first record, highest score, what scores it with its breakdown, the model's config)
@@ -259,14 +258,11 @@ def _judge_one(record: int, cdr: Cdr, outcome: Outcome, found: _Partition, subje
         own = 0
         for n, decision in enumerate(outcome.decisions):
             found.decisions.append(decision)
-            if n < outcome.lifted:  # an unblock event time made due: `_unblock_order` places it
+            if n < outcome.lifted:  # what event time made due: `_merge` places it
                 found.places.append(None)
                 continue
             found.places.append((record, 1, own))
             own += 1
-            if decision.kind == "block" and decision.until is not None:
-                found.timed.append((record, outcome.subject, decision.until.timestamp(), decision.block_key,
-                                    decision_id("unblock", decision.id)))
     counts = found.counts
     status, direction = outcome.status, cdr.direction
     if status == "duplicate":
@@ -301,17 +297,29 @@ def _judge_one(record: int, cdr: Cdr, outcome: Outcome, found: _Partition, subje
             found.risk_peaks[subject] = (peak[0], risk.latest_value(), risk.latest_inputs(), risk.config)
 
 
-def _judge_keyed(engine: Engine, follow: list[tuple[int, Cdr, str]]) -> _Partition:
+def _judge_keyed(engine: Engine, follow: list[tuple[int, Cdr, str]], now: datetime) -> _Partition:
     """The keyed rules' step of the calls that partitions judged apart, in the single pass's order: each
-    call after its own step (its decisions placed after the call's others)."""
+    call after its own step (its decisions placed after the call's others), event time lifting what is
+    due in the keyed states before it, the wall clock at the end."""
     store = DictState()
     found = _Partition()
     own: Counter[int] = Counter()
     for record, cdr, key in sorted(follow, key=lambda entry: entry[0]):
-        for decision in engine.process_keyed(cdr, key, store.get(key)).decisions:
+        if store.has_due(cdr.started_at.timestamp()):
+            lifted = engine.expire(store, cdr.started_at)
+            found.decisions += lifted
+            found.places += [None] * len(lifted)
+        state = store.get(key)
+        for decision in engine.process_keyed(cdr, key, state).decisions:
             found.decisions.append(decision)
             found.places.append((record, 2, own[record]))
             own[record] += 1
+        due = state.due()
+        if due is not None:
+            store.note_due(key, due)
+    final = engine.expire(store, now)
+    found.decisions += final
+    found.places += [None] * len(final)
     return found
 
 
@@ -320,59 +328,6 @@ def _unclassified(destination: str, default_region: str | None) -> bool:
     if destination[:1] == "+" or strip_separators(destination).startswith("+"):
         return False
     return default_region is None or not classify_with_region(destination, default_region).valid
-
-
-def _unblock_order(seconds: np.ndarray, timed: list[tuple[int, str, float, str, str]], now: float) -> dict[str, Place]:
-    """Where a single pass over all the records emits each unblock: (record, 0, n) for the n-th unblock
-    lifted before that record is judged ((len(seconds), 0, n): by the wall clock at the end), by the
-    unblock's id.
-
-    That pass lifts, before each record, every subject's time-boxed blocks due by the record's time:
-    subjects in the order of their entries in `DictState`'s index of due blocks ((until, subject),
-    an entry added when a block is made and after each lifting while blocks remain), each subject's
-    blocks by (until, key). This replays that index over the blocks the partitions made.
-    """
-    heap: list[tuple[float, str]] = []
-    held: dict[str, dict[str, tuple[float, str]]] = {}  # subject -> block key -> (until, id of its unblock)
-    order: dict[str, Place] = {}
-    count = len(seconds)
-
-    def lift(record: int, moment: float) -> None:
-        due: list[str] = []
-        while heap and heap[0][0] <= moment:
-            subject = heappop(heap)[1]
-            if subject not in due:
-                due.append(subject)
-        emitted = 0
-        for subject in due:
-            blocks = held.get(subject, {})
-            for _until, key in sorted((until, key) for key, (until, _) in blocks.items() if until <= moment):
-                order[blocks.pop(key)[1]] = (record, 0, emitted)
-                emitted += 1
-            if blocks:
-                heappush(heap, (min(until for until, _ in blocks.values()), subject))
-
-    def lift_until(last: int, start: int) -> int:
-        """Lift what records start..last lift; the next record that may lift something."""
-        while heap:
-            record = start + int(np.searchsorted(seconds[start:], heap[0][0], side="left"))
-            if record > last:
-                break
-            lift(record, float(seconds[record]))
-            start = record + 1
-        return start
-
-    start = 0
-    for record, made in groupby(sorted(timed), key=lambda entry: entry[0]):
-        start = lift_until(record, start)
-        for _, subject, until, key, unblock in made:
-            blocks = held.setdefault(subject, {})
-            blocks[key] = (until, unblock)
-        heappush(heap, (min(until for until, _ in blocks.values()), subject))
-        start = max(start, record + 1)
-    lift_until(count - 1, start)
-    lift(count, now)
-    return order
 
 
 def run_engine(records: CdrTable, engine: Engine, result: ReplayResult, now: datetime, workers: int = 1,
@@ -397,20 +352,29 @@ def run_engine(records: CdrTable, engine: Engine, result: ReplayResult, now: dat
         found = [_judge(engine, file_chunks(paths[0]), now, result.summary_zone, progress, alone=False)]
         progress.close()
         found += [future.result() for future in futures]
-        found.append(_judge_keyed(engine, [entry for part in found for entry in part.follow]))
-    _merge(found, _unblock_order(seconds, [entry for part in found for entry in part.timed], now.timestamp()),
-           result)
+        found.append(_judge_keyed(engine, [entry for part in found for entry in part.follow], now))
+    _merge(found, seconds, result)
 
 
-def _merge(found: list[_Partition], order: dict[str, Place] | None, result: ReplayResult) -> None:
+def _merge(found: list[_Partition], seconds: np.ndarray | None, result: ReplayResult) -> None:
     """The partitions' findings as one pass over all the records would have made them: decisions in
-    the order it emits them, then (stable) by time."""
-    if order is None:  # one partition: the order it emitted them in
+    the order it emits them, then (stable) by time. `seconds`: every record's time, in order (None: one
+    partition, already in that order).
+
+    A single pass lifts what event time makes due (a time-boxed block's end, a threshold level's clear)
+    before the first record at or after its instant, or at the end, in order of time then id; a
+    partition lifts the same decision, later or at its end, as its own records come: placed by its
+    instant."""
+    if seconds is None:  # one partition: the order it emitted them in
         (part,) = found
         decisions = part.decisions
     else:
-        placed = [(place or order[decision.id], decision) for part in found
-                  for place, decision in zip(part.places, part.decisions, strict=True)]
+        def place(decision: Decision) -> Place:
+            at = decision.at.timestamp()
+            return int(np.searchsorted(seconds, at, side="left")), 0, at, decision.id
+
+        placed = [(where or place(decision), decision) for part in found
+                  for where, decision in zip(part.places, part.decisions, strict=True)]
         placed.sort(key=lambda entry: entry[0])
         decisions = [decision for _, decision in placed]
     decisions.sort(key=lambda decision: decision.at)

@@ -92,6 +92,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add("--stall-seconds", type=float, default=_env("CIDWATCH_STALL_SECONDS", d.stall_seconds), metavar="S",
         help="records waiting and nothing judged for this long sets cidwatch_stalled to 1 "
         f"(env CIDWATCH_STALL_SECONDS, default {d.stall_seconds:g})")
+    add("--idle-seconds", type=float, default=_env("CIDWATCH_IDLE_SECONDS", d.idle_seconds), metavar="S",
+        help="nothing to read and nothing judged for this long, the clock stands in for event time to clear "
+        f"the threshold levels of caller IDs that stopped calling (env CIDWATCH_IDLE_SECONDS, default "
+        f"{d.idle_seconds:g})")
     add("--faust-metrics", action="store_true", default=bool(os.environ.get("CIDWATCH_FAUST_METRICS")),
         help="also expose Faust's own Prometheus sensor at /faust-metrics; it costs CPU on every event "
         "(env CIDWATCH_FAUST_METRICS)")
@@ -115,7 +119,8 @@ def config_from_args(args: argparse.Namespace) -> WorkerConfig:
         cli_metrics_limit=int(args.cli_metrics_limit), tenant_metrics_limit=int(args.tenant_metrics_limit),
         instance_id=args.instance_id or None,
         session_timeout=float(args.session_timeout), heartbeat_interval=float(args.heartbeat_interval),
-        batch_size=int(args.batch_size), stall_seconds=float(args.stall_seconds), faust_metrics=args.faust_metrics,
+        batch_size=int(args.batch_size), stall_seconds=float(args.stall_seconds),
+        idle_seconds=float(args.idle_seconds), faust_metrics=args.faust_metrics,
     )
 
 

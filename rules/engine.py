@@ -21,7 +21,8 @@ from rules.numbers import NumberInfo, classify, classify_with_region, subject_of
 from rules.pack import Rule, RulePack
 from rules.registry import Finding, RuleSpec, registry
 from rules.state import PRUNE_EVERY_S, DictState, SubjectState, call_key, fired_key
-from rules.threshold import Reading, crossed, declared_spec, projected, span_text
+from rules.tally import Tally
+from rules.threshold import Reading, clear_plan, cleared_text, crossed, declared_spec, projected, span_text, window_at
 from rules.window import Windows, windows_for
 
 DEFAULT_DEDUP_SECONDS = 48 * 3600
@@ -141,7 +142,7 @@ class Engine:
         if self._repeated(cdr, state, now):
             outcome.status = "duplicate"
             return outcome
-        if state.timed and min(state.timed.values()) <= now:
+        if (state.timed and min(state.timed.values()) <= now) or (state.clears and min(state.clears.values()) <= now):
             outcome.decisions.extend(self.expire_subject(state, cdr.started_at))
             outcome.lifted = len(outcome.decisions)
         direction = cdr.direction
@@ -189,6 +190,9 @@ class Engine:
         if self._repeated(cdr, state, now):
             outcome.status = "duplicate"
             return outcome
+        if state.clears and min(state.clears.values()) <= now:
+            outcome.decisions.extend(self.expire_subject(state, cdr.started_at))
+            outcome.lifted = len(outcome.decisions)
         call = Call(cdr, subject, info, self._inventory, state, self.default_region, self.hash_key, None, now)
         steps = [(b.spec.check, b.rule, b) for b in self._keyed
                  if b.spec.keyed is not None and b.spec.keyed(call, b.rule) == key]
@@ -347,8 +351,12 @@ class Engine:
 
     def _sliding(self, entry: _Bound, finding: Finding, reading: Reading, call: Call, outcome: Outcome) -> None:
         """Sliding windows: a level fires when passed (not within `min_sleep` of its last firing); its alert
-        resolves, its block is lifted, once the measure has been back past `clear_at` for `clear_after`
-        (judged on the key's calls); a block lasts `for` at most. One decision in force per level and key."""
+        resolves, its block is lifted, once the measure has been back past `clear_at` for `clear_after`; a
+        block lasts `for` at most. One decision in force per level and key.
+
+        A level in force has the instant it clears if no call comes (`clear_plan`) in `state.clears`:
+        event time (the next record of any key, in replay and the stream alike) or the idle stream's clock
+        clears it then (`expire_subject`); a call before that instant plans again, after counting."""
         rule, state, cdr, tally = entry.rule, call.state, call.cdr, reading.tally
         spec = rule.config
         now, value, defined = call.at, finding.value, reading.defined
@@ -360,25 +368,12 @@ class Engine:
                 if held is None or held["id"] != active["id"]:  # ended by time, or cleared by an operator
                     del tally.active[index]
                     tally.back.pop(index, None)
+                    state.clears.pop(f"{reading.name}|{index}", None)
                     active = None
             if active is not None:
-                clear_at = level.at if spec.clear_at is None else spec.clear_at
-                if defined and crossed(spec.below, value, clear_at):
-                    tally.back.pop(index, None)
-                    continue
-                since = tally.back.setdefault(index, now)
-                if now - since < spec.clear_after:
-                    continue
-                del tally.active[index]
-                del tally.back[index]
-                side = "above" if spec.below else "below"
-                after = f" for {span_text(spec.clear_after)}" if spec.clear_after else ""
-                message = (f"{finding.text(None).rstrip('.')}: back {side} {clear_at:g}{after}, the {level.severity} "
-                           f"{level.kind} is cleared.")
-                if level.kind == "block":
-                    outcome.decisions.extend(self.lift(state, active["key"], cdr.started_at, message))
-                else:
-                    outcome.decisions.append(resolve_of(active, cdr.started_at, message, cdr.call_id))
+                since = tally.back.get(index)
+                self._plan_clear(rule, index, reading.name, state, tally, now,
+                                 since if since is not None and since <= now else None, outcome)
                 continue
             if not defined or not crossed(spec.below, value, level.at):
                 continue
@@ -404,22 +399,78 @@ class Engine:
             else:
                 tally.active[index] = decision.to_dict()
             outcome.decisions.append(decision)
+            self._plan_clear(rule, index, reading.name, state, tally, now, None, outcome)
+
+    def _plan_clear(self, rule: Rule, index: int, name: str, state: SubjectState, tally: Tally, now: float,
+                    since: float | None, outcome: Outcome) -> None:
+        """After the key's call at `now`: clear the level now if it is due, else note when it will be."""
+        slot = f"{name}|{index}"
+        level = rule.thresholds[index]
+        spec = rule.config
+        plan = clear_plan(spec, tally, level.at if spec.clear_at is None else spec.clear_at, now, since)
+        if plan is None:
+            tally.back.pop(index, None)
+            state.clears.pop(slot, None)
+        elif plan[1] <= now:  # back now and nothing to wait for (clear_after 0)
+            state.clears.pop(slot, None)
+            outcome.decisions.extend(self._clear_level(rule, index, state, tally, now))
+        else:
+            tally.back[index], state.clears[slot] = plan
+
+    def _clear_level(self, rule: Rule, index: int, state: SubjectState, tally: Tally, at: float) -> list[Decision]:
+        """A level's `resolve` (an alert) or `unblock` (a block) at event time `at`, its window as it then is."""
+        active = tally.active.pop(index, None)
+        tally.back.pop(index, None)
+        if active is None:
+            return []
+        level = rule.thresholds[index]
+        decision = active if level.kind == "alert" else state.blocks.get(active["key"])
+        if decision is None or decision["id"] != active["id"]:  # a block already ended by time or an operator
+            return []
+        value, calls = window_at(rule.config, tally, at)
+        message = cleared_text(rule.config, rule, level, decision, value, calls)
+        when = datetime.fromtimestamp(at, UTC)
+        if level.kind == "block":
+            return self.lift(state, active["key"], when, message)
+        return [resolve_of(active, when, message)]
+
+    def _clear_slot(self, state: SubjectState, slot: str, at: float) -> list[Decision]:
+        """The clear `state.clears[slot]` planned, due at `at` (a rule since removed clears nothing)."""
+        name, _, index = slot.rpartition("|")
+        entry = self._by_id.get(name.split("|", 1)[0])
+        tally = state.tallies.get(name)
+        if entry is None or tally is None:
+            return []
+        return self._clear_level(entry.rule, int(index), state, tally, at)
 
     # -- lifting blocks ------------------------------------------------------------------------
 
-    def expire_subject(self, state: SubjectState, now: datetime) -> list[Decision]:
-        """Unblocks for one subject's time-boxed blocks due by `now`, oldest first."""
+    def expire_subject(self, state: SubjectState, now: datetime, clears: bool = True) -> list[Decision]:
+        """Unblocks for one subject's time-boxed blocks due by `now` and (`clears`) the clears of its
+        threshold levels due by then, in time order. Without `clears` (the stream's wall clock), nothing
+        after a planned clear: event time makes the clear first, and what follows with it."""
         now_ts = now.timestamp()
         if state.expires is not None and state.expires <= now_ts:
             state.forget()
-        due = sorted((until, key) for key, until in state.timed.items() if until <= now_ts)
+        if clears:
+            due = [(until, 0, key) for key, until in state.timed.items() if until <= now_ts]
+            due += [(at, 1, slot) for slot, at in state.clears.items() if at <= now_ts]
+        else:
+            limit = min(state.clears.values()) if state.clears else now_ts + 1.0
+            due = [(until, 0, key) for key, until in state.timed.items() if until <= now_ts and until < limit]
+        due.sort()
         decisions = []
-        for until_ts, key in due:
-            del state.timed[key]
+        for at_ts, kind, key in due:
+            if kind == 1:
+                del state.clears[key]
+                decisions.extend(self._clear_slot(state, key, at_ts))
+                continue
+            if state.timed.pop(key, None) is None:  # lifted by a clear just before
+                continue
             block = state.blocks.pop(key, None)
             if block is None:
                 continue
-            until = datetime.fromtimestamp(until_ts, UTC)
+            until = datetime.fromtimestamp(at_ts, UTC)
             decisions.append(unblock_of(block, until, f"Block of {block['caller_id']} by {block['rule']} ended "
                                                       f"at {block['until']}: the window is over."))
         return decisions
@@ -444,6 +495,7 @@ class Engine:
             due = state.due()
             if due is not None:
                 store.note_due(subject, due)
+        decisions.sort(key=lambda decision: (decision.at, decision.id))  # one order, however partitioned
         return decisions
 
     def judge(self, cdr: Cdr, store: DictState, follow: bool = True) -> Outcome:
@@ -459,10 +511,11 @@ class Engine:
             for key in outcome.follow:
                 keyed = store.get(key)
                 outcome.decisions.extend(self.process_keyed(cdr, key, keyed).decisions)
-                if keyed.expires is not None:
-                    store.note_due(key, keyed.expires)
+                due = keyed.due()
+                if due is not None:
+                    store.note_due(key, due)
         decisions = outcome.decisions
-        if decisions and any(d.kind == "block" and d.until is not None for d in decisions):
+        if state.clears or (decisions and any(d.kind == "block" and d.until is not None for d in decisions)):
             due = state.due()
             if due is not None:
                 store.note_due(subject, due)

@@ -50,8 +50,8 @@ def fired_key(rule_id: str, severity: str, scope: str, window: str, block: bool 
 class SubjectState:
     """One subject's memory. Mutated in place by the engine; `to_dict`/`from_dict` for the changelog."""
 
-    __slots__ = ("attempts", "blocks", "counts", "episodes", "expires", "fired", "pruned_at", "risk", "seen",
-                 "tallies", "timed")
+    __slots__ = ("attempts", "blocks", "clears", "counts", "episodes", "expires", "fired", "pruned_at", "risk",
+                 "seen", "tallies", "timed")
 
     def __init__(self) -> None:
         self.seen: dict[int, float] = {}  # call key -> started_at (insertion order ~ event time)
@@ -68,20 +68,31 @@ class SubjectState:
         self.expires: float | None = None
         # Threshold rules (rules/threshold.py): rule id (and, per destination country, "|CC") -> its tally.
         self.tallies: dict[str, Tally] = {}
+        # Their levels in force on a sliding window: "tally|level index" -> the event time at which the level
+        # clears if its key makes no further call (rules/threshold.py `clear_plan`), for event time to act on.
+        self.clears: dict[str, float] = {}
 
     def is_empty(self) -> bool:
         return not (self.seen or self.counts or self.fired or self.blocks or self.episodes or self.risk
                     or self.attempts or self.tallies)
 
-    def due(self) -> float | None:
-        """The earliest `until` of this subject's time-boxed blocks, or when a keyed state expires (for the
-        timers' index)."""
+    def due(self, clears: bool = True) -> float | None:
+        """The earliest `until` of this subject's time-boxed blocks, when a keyed state expires, and (with
+        `clears`) when a threshold level clears: for the timers' index. Without `clears`, the stream's wall
+        clock's: only what comes before every planned clear, which event time makes (streams/clears.py), so
+        the clock never passes one (a clear may lift a block before its `until`)."""
         times = [*self.timed.values(), *(() if self.expires is None else (self.expires,))]
+        if self.clears:
+            first = min(self.clears.values())
+            if clears:
+                times.append(first)
+            else:
+                times = [t for t in times if t < first]
         return min(times) if times else None
 
     def forget(self) -> None:
         """Drop everything: a keyed state past `expires` (no attempt left in its window) is not kept."""
-        self.seen, self.counts, self.fired, self.attempts, self.tallies = {}, {}, {}, {}, {}
+        self.seen, self.counts, self.fired, self.attempts, self.tallies, self.clears = {}, {}, {}, {}, {}, {}
         self.expires = None
 
     def prune(self, now: float, horizon: float) -> None:
@@ -119,6 +130,7 @@ class SubjectState:
             **({"attempts": self.attempts, "expires": self.expires} if self.attempts else {}),
             **({"tallies": {k: t.to_dict() for k, t in self.tallies.items()}, "expires": self.expires}
                if self.tallies else {}),
+            **({"clears": self.clears} if self.clears else {}),
         }
 
     @classmethod
@@ -141,6 +153,7 @@ class SubjectState:
             state.pruned_at = float(data.get("pruned_at") or 0.0)
             state.attempts = {str(k): [float(t) for t in v] for k, v in (data.get("attempts") or {}).items()}
             state.tallies = {str(k): Tally.from_dict(v) for k, v in (data.get("tallies") or {}).items()}
+            state.clears = {str(k): float(v) for k, v in (data.get("clears") or {}).items()}
             expires = data.get("expires")
             state.expires = None if expires is None else float(expires)
         except (TypeError, ValueError, KeyError, struct.error) as exc:

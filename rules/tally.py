@@ -38,6 +38,7 @@ class Tally:
         self.paced = 0  # their sum over the pace window
         self.active: dict[int, dict[str, Any]] = {}  # threshold index -> its decision in force (sliding)
         self.back: dict[int, float] = {}  # threshold index -> since when the measure is back past clear_at
+        #   (or will be, with no further call: `SubjectState.clears` holds when it then clears)
         self.last: dict[int, float] = {}  # threshold index -> when it last fired (min_sleep)
         self.stale_at = 0.0  # event time after which nothing here can matter, if nothing is active
 

@@ -114,6 +114,7 @@ class Reading(NamedTuple):
     """What `measure` found besides the Finding's value: the engine's emission policy reads it."""
 
     tally: Tally
+    name: str  # the tally's key in `SubjectState.tallies`
     defined: bool  # the measure is defined and min_calls is met
     below: bool
     sliding: bool
@@ -431,7 +432,7 @@ def measure(call: Call, rule: Rule, words: Callable[[float, int, Threshold | Non
     if (eta is None and not usage and not tally.active
             and not (defined and crossed(spec.below, value, rule.thresholds[0].at))):
         return None  # below every level, nothing in force to clear, no forecast: no decision can follow
-    reading = Reading(tally, defined, spec.below, spec.sliding, int(calls), eta)
+    reading = Reading(tally, name, defined, spec.below, spec.sliding, int(calls), eta)
     count = int(calls) if spec.measure in RATIOS or spec.share else int(value)
     subject = call.subject
     label = window.key if window is not None else ""  # a sliding window's messages name no day
@@ -532,6 +533,68 @@ def crossed(spec_below: bool, value: float, at: float) -> bool:
     return value < at if spec_below else value >= at
 
 
+def in_force(spec: Spec, calls: float, num: float, clear_at: float) -> bool:
+    """Whether a level's decision stays in force on these window sums: the measure is defined and still
+    past `clear_at` (a measure that is not defined, as a ratio under min_calls, is back)."""
+    value, defined = _value(spec, calls, num)
+    return defined and crossed(spec.below, value, clear_at)
+
+
+def _leaving(spec: Spec, tally: Tally) -> list[tuple[float, float, float]]:
+    """What a sliding window loses as time passes with no call: (when, calls, numerator) per bucket, in
+    time order (a bucket leaves once the window's end is `span` buckets past it). distinct_destinations'
+    numerator is its destinations, each leaving with the bucket of its latest call."""
+    leaving: dict[int, list[float]] = {k: [c, 0.0 if spec.measure == "distinct_destinations" else n]
+                                       for k, (c, n) in tally.buckets.items()}
+    if spec.measure == "distinct_destinations":
+        for seen in tally.dests.values():
+            leaving.setdefault(seen, [0.0, 0.0])[1] += 1.0
+    return [((k + spec.span) * spec.width, c, n) for k, (c, n) in sorted(leaving.items())]
+
+
+def clear_plan(spec: Spec, tally: Tally, clear_at: float, now: float,
+               since: float | None) -> tuple[float, float] | None:
+    """When a level in force on a sliding window clears if its key makes no further call: (since, at),
+    the measure being back past `clear_at` from `since` on and the level clearing `clear_after` later;
+    None if it never does without calls (a count that must stay *above* a level, say).
+
+    `now`: the key's latest call; `since`: when the run back past `clear_at` that reached that call began
+    (None: now, if the measure is back after it). The window
+    only loses buckets from now on, so the measure changes at each bucket's leaving time: this walks
+    them. What the stream's timers and replay's event time both act on, so a caller ID that stops
+    calling has its alert resolved at the same instant in both; its next call, if any, acts on it first.
+    The window's sums are taken from the end (exact once every bucket has left)."""
+    leaving = _leaving(spec, tally)
+    calls = [0.0] * (len(leaving) + 1)
+    nums = [0.0] * (len(leaving) + 1)
+    for i in range(len(leaving) - 1, -1, -1):  # what is left of the window after the first i buckets leave
+        calls[i] = calls[i + 1] + leaving[i][1]
+        nums[i] = nums[i + 1] + leaving[i][2]
+    run = None if in_force(spec, calls[0], nums[0], clear_at) else (now if since is None else since)
+    for i, (when, _c, _n) in enumerate(leaving):
+        if run is not None and run + spec.clear_after <= when:
+            break
+        if in_force(spec, calls[i + 1], nums[i + 1], clear_at):
+            run = None
+        elif run is None:
+            run = when
+    return None if run is None else (run, run + spec.clear_after)
+
+
+def window_at(spec: Spec, tally: Tally, moment: float) -> tuple[float, int]:
+    """A sliding window's measure at `moment` with no call since its last one: (value, calls), for the
+    message of a clear decided between calls."""
+    floor = int(moment // spec.width) - spec.span
+    calls = num = 0.0
+    for key, (c, n) in tally.buckets.items():
+        if key > floor:
+            calls += c
+            num += n
+    if spec.measure == "distinct_destinations":
+        num = float(sum(1 for seen in tally.dests.values() if seen > floor))
+    return _value(spec, calls, num)[0], int(calls)
+
+
 # -- words ---------------------------------------------------------------------------------------------
 
 
@@ -606,6 +669,23 @@ def describe(spec: Spec, rule: Rule, subject: str, tenant: str | None, campaign:
         relation = "under" if spec.below else "at or over"
         text += f": {relation} the {threshold.severity} {threshold.kind} level {threshold.at:g}{_unit(spec)}"
     return text + f" ({rule.id})."
+
+
+def cleared_text(spec: Spec, rule: Rule, level: Threshold, decision: Mapping[str, Any], value: float,
+                 calls: int) -> str:
+    """The message of a level cleared (a `resolve`, or the `unblock` of a sliding block): the key, its
+    measure when it cleared, the hysteresis it met. Made from the decision in force, not from a call, as
+    a clear may come between calls."""
+    scope = decision.get("scope") or {}
+    if spec.key in ("tenant", "campaign"):
+        who = f"{spec.key.title()} {scope.get(spec.key)}"
+    else:
+        who = _who(spec, decision["caller_id"], None, None, scope)
+    clear_at = level.at if spec.clear_at is None else spec.clear_at
+    side = "above" if spec.below else "below"
+    after = f" for {span_text(spec.clear_after)}" if spec.clear_after else ""
+    return (f"{who} {_measure_text(spec, value, calls)} {_window_text(spec, rule, '')}: back {side} "
+            f"{clear_at:g}{_unit(spec)}{after}, the {level.severity} {level.kind} is cleared ({rule.id}).")
 
 
 def _level_clause(spec: Spec, at: float) -> str:

@@ -60,6 +60,7 @@ from rules.state import StateError, SubjectState
 from streams import store, web
 from streams.alerting import AlertPoster
 from streams.batch import Batch, Outgoing
+from streams.clears import ClearIndex
 from streams.config import WorkerConfig
 from streams.connection import faust_credentials
 from streams.dlq import Rejected, cdr_from_mapping, dead_letter, internal_error, validate
@@ -137,6 +138,7 @@ class CidwatchWorker:
         self._states: dict[str, SubjectState] = {}  # the working copy of the subjects judged since assignment
         self._due: list[tuple[float, str]] = []  # (until, subject): time-boxed blocks for the wall clock
         self._expire_sent: dict[str, float] = {}  # subject -> until already asked to expire
+        self.clears = ClearIndex()  # threshold levels in force: when each clears, for event time
         self._scanned = False  # blocks in force re-read (gauge, due index, paging) since the last assignment
         self._last_progress = time.monotonic()
         self.offsets = InputOffsets(self.app, timeout=self.cfg.send_timeout)
@@ -353,11 +355,12 @@ class CidwatchWorker:
             self._judge_cdr(parse_cdr(body["cdr"]), subject, event, batch)
         elif kind == "keyed":
             cdr = parse_cdr(body["cdr"])
+            self._event_time(event, cdr.started_at, batch)
             self._apply(subject, event, batch, lambda state: self.engine.process_keyed(cdr, subject, state))
         elif kind == "expire":
             self._expire_sent.pop(subject, None)
-            now = datetime.fromisoformat(body["now"])
-            self._apply(subject, event, batch, lambda state: self.engine.expire_subject(state, now))
+            now, clears = datetime.fromisoformat(body["now"]), bool(body.get("clears"))
+            self._apply(subject, event, batch, lambda state: self.engine.expire_subject(state, now, clears))
         elif kind == "lift":
             at, key, reason = datetime.fromisoformat(body["at"]), body["key"], body["reason"]
             self._apply(subject, event, batch, lambda state: self.engine.lift(state, key, at, reason))
@@ -376,7 +379,18 @@ class CidwatchWorker:
                 decisions.extend(self.engine.lift(state, key, at, message))
         return decisions
 
+    def _event_time(self, event: EventT, at: datetime, batch: Batch) -> None:
+        """A record of `event`'s partition is judged at `at`: first clear the levels of that partition's
+        subjects due by then (streams/clears.py), in this batch, as replay does before the record. A
+        subject whose clear fails is logged and left; the record is judged all the same."""
+        for subject in self.clears.due(event.message.partition, at.timestamp()):
+            try:
+                self._apply(subject, event, batch, lambda state: self.engine.expire_subject(state, at))
+            except Exception:
+                log.exception("clearing subject %s at %s failed", subject, iso_utc(at))
+
     def _judge_cdr(self, cdr: Cdr, subject: str, event: EventT, batch: Batch) -> None:
+        self._event_time(event, cdr.started_at, batch)
         outcome = self._apply(subject, event, batch, lambda state: self.engine.process(cdr, state))
         if outcome.status == "duplicate":
             batch.duplicates += 1
@@ -413,6 +427,8 @@ class CidwatchWorker:
             raise
         batch.steps.setdefault(subject, []).append(step)
         batch.decisions.extend(result if isinstance(result, list) else result.decisions)
+        if state.clears:
+            self.clears.note(event.message.partition, subject, min(state.clears.values()))
         return result
 
     def _state(self, subject: str) -> SubjectState:
@@ -462,7 +478,7 @@ class CidwatchWorker:
                 self.table.data[subject] = value  # the local store, without Faust's own changelog send
             # The bytes the table's serializers write (JSON key and value), so that recovery reads them.
             by_partition.setdefault(event.message.partition, []).append((_json(subject), _json(value)))
-            due = state.due()
+            due = state.due(clears=False)  # the wall clock's; event time clears (`_event_time`)
             if due is not None:
                 heapq.heappush(self._due, (due, subject))
         pending = []
@@ -649,6 +665,10 @@ class CidwatchWorker:
             self._expire_sent[subject] = until
             await self.topics[BY_SUBJECT].send(key=subject.encode(), value=expire_envelope(now))
         lag = self._publish_lag()
+        if not lag and time.monotonic() - self._last_progress > self.cfg.idle_seconds:
+            # Nothing to read for a while: the clock stands in for event time (streams/clears.py).
+            for subject in self.clears.all_due(ts):
+                await self.topics[BY_SUBJECT].send(key=subject.encode(), value=expire_envelope(now, clears=True))
         stalled = lag > 0 and time.monotonic() - self._last_progress > self.cfg.stall_seconds
         self.metrics.set_stalled(stalled)
         if stalled:
@@ -674,6 +694,7 @@ class CidwatchWorker:
         gauges and table, the wall clock's due index and Alertmanager's view (a block this process
         never posted would otherwise lapse at the end time posted before the restart)."""
         self._due = []
+        self.clears.reset()
         self.metrics.clear_blocks()
         for subject, stored in list(self.table.items()):
             if not stored:
@@ -683,6 +704,11 @@ class CidwatchWorker:
             for block in blocks:
                 self.poster.submit(block)
             due = [*(stored.get("timed") or {}).values(), *filter(None, [stored.get("expires")])]
+            clears = stored.get("clears")
+            if clears:  # as `SubjectState.due(clears=False)`: the clock never passes a planned clear
+                first = min(clears.values())
+                due = [until for until in due if until < first]
+                self.clears.note(partition_of(subject, self.cfg.partitions), subject, first)
             if due:
                 self._due.append((min(due), subject))
         heapq.heapify(self._due)

@@ -4,7 +4,9 @@ Every message on `cdr.by-subject` is keyed by its subject (a normalised caller I
 calls our number called), so it lands on the partition that owns that subject's state. A CDR travels
 as `{"t": "cdr", "cdr": {...}, "ts": produced_at}`; wall-clock timers, inventory pushes and operators
 send control envelopes the owning worker applies in order with that subject's records:
-- `expire`: lift the subject's time-boxed blocks due by `now`;
+- `expire`: lift the subject's time-boxed blocks due by `now` (the wall clock), and with `clears` its
+  threshold levels' clears due by then (an idle worker's clock standing in for event time,
+  streams/clears.py);
 - `lift`: end one block (`key`) at `at`, with `reason` (an inventory push removed its cause);
 - `clear`: an operator's unblock of the subject's blocks (all rules, or `rule`) at `at`, by whom (`by`) and
   why (`reason`).
@@ -34,8 +36,8 @@ def keyed_envelope(record: dict[str, Any]) -> bytes:
     return envelope("keyed", cdr=record)
 
 
-def expire_envelope(now: datetime) -> bytes:
-    return envelope("expire", now=now.isoformat())
+def expire_envelope(now: datetime, clears: bool = False) -> bytes:
+    return envelope("expire", now=now.isoformat(), **({"clears": True} if clears else {}))
 
 
 def lift_envelope(key: str, at: datetime, reason: str) -> bytes:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from stream_fixtures import comparable, write_jsonl
 from stream_harness import Worker, cidwatch, decisions, read_topic, settle
-from threshold_fixtures import HASH_KEY, all_records, examples_folder, replayed
+from threshold_fixtures import HASH_KEY, IDLE_CLI, SILENT_CLI, all_records, examples_folder, replayed
 
 pytestmark = pytest.mark.kafka
 
@@ -53,6 +53,16 @@ def test_example_pack_decides_on_the_broker_what_replay_decides(both: tuple, rul
     wanted = _of(expected, rule)
     assert {kind for _, kind, *_ in wanted} >= {"alert", "resolve"}, "the traffic makes the rule fire and clear"
     assert _of(got, rule) == wanted, worker.log_tail()
+
+
+@pytest.mark.parametrize("cli", [SILENT_CLI, IDLE_CLI])
+def test_a_caller_id_that_stops_calling_is_cleared_as_replay_clears_it(both: tuple, cli: str) -> None:
+    """SILENT_CLI's clear is made by a later record of its partition (event time), IDLE_CLI's by the idle
+    worker's clock (no later record reaches its partition): both at the instant replay gives."""
+    expected, got, worker = both
+    wanted = comparable([d for d in expected if d["caller_id"] == cli and d["rule"] == RULES[0]])
+    assert {kind for _, kind, *_ in wanted} == {"alert", "block", "unblock", "resolve"}
+    assert comparable([d for d in got if d["caller_id"] == cli and d["rule"] == RULES[0]]) == wanted, worker.log_tail()
 
 
 def test_the_run_as_a_whole_matches_replay(both: tuple) -> None:

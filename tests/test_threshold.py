@@ -278,10 +278,15 @@ def test_an_alert_resolves_once_back_under_clear_at_for_clear_after(tmp_path: Pa
     assert kinds(decided) == [("alert", "warning"), ("resolve", "warning")]
     alert, resolve = decided
     assert resolve["caller_id"] == alert["caller_id"] and resolve["scope"] == alert["scope"]
-    assert resolve["at"] == "2026-05-04T08:04:00Z"  # first back at 08:02:00, cleared two minutes later
-    # A call back at 3 in the minute restarts the wait.
+    # Under 3 in the minute from 08:01:15 (the call of 08:00:15 leaves it), cleared two minutes later: between
+    # two calls, by event time, at the same instant whichever record comes next.
+    assert resolve["at"] == "2026-05-04T08:03:15Z" and resolve["call_id"] is None
+    assert resolve["message"] == (f"Caller ID {CLI} made 1 calls in the last 60 s: back below 3 for 2 min, "
+                                  "the warning alert is cleared (t.rule).")
+    # A call back at 3 in the minute (08:02:50) restarts the wait; the call of 08:03:20 is a third in the minute
+    # again; under 3 for good from 08:03:40, cleared at 08:05:40.
     three = [*slow[:2], call(T0 + timedelta(minutes=2, seconds=50)), *slow[2:]]
-    assert [d["at"] for d in run(pack, burst + three)][1] == "2026-05-04T08:06:00Z"
+    assert [d["at"] for d in run(pack, burst + three)][1] == "2026-05-04T08:05:40Z"
     # Without clear_after, the first call back under clear_at clears it; a new burst fires again.
     quick = rule_pack(tmp_path, """
         measure: calls
@@ -318,7 +323,58 @@ def test_a_block_without_for_lasts_until_cleared(tmp_path: Path) -> None:
     decided = run(pack, [*every(10, timedelta(seconds=2)), call(T0 + timedelta(minutes=5))])
     assert kinds(decided) == [("alert", "warning"), ("block", "critical"), ("resolve", "warning"),
                               ("unblock", "critical")]
-    assert decided[3]["at"] == "2026-05-04T08:05:00Z" and decided[3]["until"] is None
+    # Under 3 in the minute from 08:01:14 (clear_after 0): both levels clear then, before the call of 08:05.
+    assert decided[2]["at"] == decided[3]["at"] == "2026-05-04T08:01:14Z" and decided[3]["until"] is None
+
+
+def test_a_caller_id_that_stops_calling_is_cleared_at_the_same_instant_however_time_moves(tmp_path: Path) -> None:
+    """The clear of a CLI that makes no further call: made by the next record of any caller ID (event time),
+    by its own next call, or by the clock at the end of the input: one decision, at one instant."""
+    pack = rule_pack(tmp_path, """
+        measure: calls
+        window: {sliding: 60s}
+        thresholds: [{at: 5, kind: alert, severity: warning}]
+        hysteresis: {clear_at: 3, clear_after: 2m}
+    """)
+    burst = every(6, timedelta(seconds=5))
+    engine, store = Engine(pack, hash_key=b"k"), DictState()
+    for record in burst:
+        engine.judge(parse_cdr(record), store)
+    assert store.subjects[CLI].clears == {"t.rule|0": T0.timestamp() + 75 + 120}  # back at 08:01:15, +2 min
+    assert engine.expire(store, T0 + timedelta(minutes=3, seconds=14)) == []  # not yet
+    by_clock = [d.to_dict() for d in engine.expire(store, T0 + timedelta(hours=1))]
+    assert kinds(by_clock) == [("resolve", "warning")] and by_clock[0]["at"] == "2026-05-04T08:03:15Z"
+    assert store.subjects[CLI].clears == {} and store.subjects[CLI].tallies["t.rule"].active == {}
+    other = run(pack, [*burst, call(T0 + timedelta(minutes=10), caller=OTHER)])
+    own = run(pack, [*burst, call(T0 + timedelta(minutes=10))])
+    assert other[1] == own[1] == by_clock[0]
+    # A ratio whose calls fall under min_calls is no longer defined: back, and cleared then.
+    ratio = rule_pack(tmp_path, """
+        measure: answer_rate
+        direction: below
+        min_calls: 4
+        window: {sliding: 60s}
+        thresholds: [{at: 50, kind: alert, severity: warning}]
+    """)
+    unanswered = every(5, timedelta(seconds=10), answered=False)  # 08:00:00 .. 08:00:40
+    decided = run(ratio, [*unanswered, call(T0 + timedelta(minutes=5), caller=OTHER)])
+    assert kinds(decided) == [("alert", "warning"), ("resolve", "warning")]
+    assert decided[1]["at"] == "2026-05-04T08:01:10Z"  # the call of 08:00:10 left the minute: 3 calls
+
+
+def test_a_level_that_cannot_clear_without_calls_plans_no_clear(tmp_path: Path) -> None:
+    """Too few answered calls stays true while the CLI is silent: nothing to clear on, so nothing planned."""
+    pack = rule_pack(tmp_path, """
+        measure: answered
+        direction: below
+        window: {sliding: 60s}
+        thresholds: [{at: 2, kind: alert, severity: warning}]
+    """)
+    engine, store = Engine(pack, hash_key=b"k"), DictState()
+    decided = [d for r in every(3, timedelta(seconds=5), answered=False)
+               for d in engine.judge(parse_cdr(r), store).decisions]
+    assert kinds([d.to_dict() for d in decided]) == [("alert", "warning")]
+    assert store.subjects[CLI].clears == {} and engine.expire(store, T0 + timedelta(days=1)) == []
 
 
 # -- active and filter -----------------------------------------------------------------------------------
@@ -393,7 +449,10 @@ def test_state_round_trips_through_its_changelog_form(tmp_path: Path) -> None:
     engine, store = Engine(pack, hash_key=b"k"), DictState()
     for record in records[:4]:
         engine.judge(parse_cdr(record), store)
+    planned = store.subjects[CLI].clears
+    assert planned  # the alert in force, and when it clears if no call comes
     store.subjects[CLI] = SubjectState.from_dict(store.subjects[CLI].to_dict())
+    assert store.subjects[CLI].clears == planned
     rest = [d.to_dict() for r in records[4:] for d in engine.judge(parse_cdr(r), store).decisions]
     whole = run(pack, records)
     assert [d["id"] for d in whole if d["at"] >= records[4]["started_at"][:19]] == [d["id"] for d in rest]

@@ -21,6 +21,10 @@ RUNAWAY_CLI = "+33184884100"
 ASR_CLI = "+12125550199"
 SHORT_CLI = "+442071234567"
 SEQUENTIAL_CLI = "+13125550177"
+# Runaways that stop calling, the next day (after every other record): one on partition 1 of 4, whose clear a
+# later call of another caller ID on that partition makes (event time); one on partition 3, which nothing
+# after it reaches but an idle worker's clock. streams/app.py `partition_of` places them.
+SILENT_CLI, FOLLOWER_CLI, IDLE_CLI = "+33184884106", "+33184884108", "+33184884110"
 HASH_KEY = b"threshold-tests"
 
 
@@ -68,6 +72,15 @@ def sequential_records() -> list[dict[str, Any]]:
     return out
 
 
+def silent_records() -> list[dict[str, Any]]:
+    """Two runaways of 70 calls in 56 s that then make no call at all (each clears by 08:06:48 the next
+    day), and one call an hour later from another caller ID on the first one's partition."""
+    start = T0 + timedelta(days=1)
+    out = [_call(f"silent{n}", i, cli, start + timedelta(seconds=i * 4 // 5), f"+3363{n}{i:06d}")
+           for n, cli in enumerate((SILENT_CLI, IDLE_CLI)) for i in range(70)]
+    return [*out, _call("follower", 0, FOLLOWER_CLI, start + timedelta(hours=1), "+33640000000")]
+
+
 SCENARIOS = {"runaway": runaway_records, "asr": asr_records, "shortcalls": shortcalls_records,
              "sequential": sequential_records}
 
@@ -91,7 +104,7 @@ def examples_folder(folder: Path) -> Path:
 
 def all_records() -> list[dict[str, Any]]:
     """Every scenario's records, in event-time order (as a switch emits calls that start and end in turn)."""
-    records = [record for scenario in SCENARIOS.values() for record in scenario()]
+    records = [record for scenario in SCENARIOS.values() for record in scenario()] + silent_records()
     return sorted(records, key=lambda record: record["started_at"])
 
 

@@ -17,13 +17,16 @@ def test_a_runaway_alerts_blocks_and_clears_in_replay():
     assert of_rule(decisions, RULE) == [
         ("alert", "2026-05-04T08:00:23Z", 30, "run-29"),  # the 30th call in 60 s
         ("block", "2026-05-04T08:00:47Z", 60, "run-59"),
-        # One call a minute from 08:02: under 10 a minute since then, cleared five minutes later.
-        ("resolve", "2026-05-04T08:07:00Z", 30, "run-105"),
-        ("unblock", "2026-05-04T08:07:00Z", 60, None),
+        # Under 10 in the minute from 08:01:48, when the burst's 61st call leaves it, cleared five minutes
+        # later: between two of the calls that now come once a minute, by event time, with no call of its own.
+        ("unblock", "2026-05-04T08:06:48Z", 60, None),
+        ("resolve", "2026-05-04T08:06:48Z", 30, None),
     ]
-    alert, block, _resolve, unblock = [d for d in decisions if d["rule"] == RULE]
+    alert, block, unblock, resolve = [d for d in decisions if d["rule"] == RULE]
     assert alert["caller_id"] == block["caller_id"] == RUNAWAY_CLI
     assert block["until"] == "2026-05-04T09:00:47Z"  # `for: 1h` at most
-    assert unblock["until"] == "2026-05-04T08:07:00Z"  # cleared before the hour was out
+    assert unblock["until"] == "2026-05-04T08:06:48Z"  # cleared before the hour was out
+    assert resolve["message"] == (f"Caller ID {RUNAWAY_CLI} made 1 calls in the last 60 s: back below 10 for 5 min, "
+                                  f"the warning alert is cleared ({RULE}).")
     assert alert["message"] == (f"Caller ID {RUNAWAY_CLI} made 30 calls in the last 60 s: at or over the warning "
                                 f"alert level 30 ({RULE}).")
