@@ -358,11 +358,10 @@ def _episodes(pool: Pool, n: int, seed: int, span: timedelta) -> list[tuple[date
                 for call in range(phase.calls):
                     country = cli.country if rand() < DOMESTIC_SHARE else foreign[int(rand() * len(foreign))]
                     answered = rand() < phase.answered
-                    if not answered:
-                        duration = 0.0
-                    elif rand() < phase.short:
+                    duration: float = 0  # an unanswered call's, written 0 as the other records' are
+                    if answered and rand() < phase.short:
                         duration = round(SHORT_CALL_S[0] + rand() * (SHORT_CALL_S[1] - SHORT_CALL_S[0]), 1)
-                    else:
+                    elif answered:
                         duration = round(rng.expovariate(cli.duration_rate), 1)
                     moment = begin + timedelta(seconds=phase.at + phase.every * call)
                     calls.append((moment, {
