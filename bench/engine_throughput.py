@@ -18,7 +18,8 @@ run as a subprocess in each tree so both run identical bench code:
     hold the same set of decision ids;
 (d) with --examples, the engine loop (a) of the current tree again with every example threshold pack
     enabled (`load_packs(examples=True)`: rules/packs/{runaway,asr,shortcalls,sequential}.yaml), reported
-    beside (a) with the default packs, and their ratio.
+    beside (a) with the default packs, and their ratio, with each example rule's decisions by kind (the
+    generated traffic's episodic CLIs make them fire from 50,000 records; see bench/generate.py).
 
 Absolute figures depend on the machine and its load; compare only the ratios to the baseline of the
 same run.
@@ -111,6 +112,8 @@ def worker(data: Path, inventory_path: Path, examples: bool = False) -> dict:
     parse_s = time.perf_counter() - t0
     del lines
     packs = api["load_packs"](examples=True) if examples else api["load_packs"]()
+    # The example rules: what the example packs add to the default ones (their rows are `example: true`).
+    example_rules = sorted(set(packs.rules) - set(api["load_packs"]().rules)) if examples else []
     engine = api["Engine"](packs, api["load_inventory"](inventory_path), None)
     state = api["DictState"]()
     # The restructured engine's store-level entry point is `judge(cdr, store)` (its `process` takes one
@@ -133,7 +136,7 @@ def worker(data: Path, inventory_path: Path, examples: bool = False) -> dict:
         "tree": str(tree), "imports": api["from"], "foreign_modules": foreign_modules(tree),
         "entry_point": f"engine.{process.__name__}",
         "records": len(cdrs), "parse_s": parse_s, "engine_s": engine_s, "rules": len(packs.rules),
-        "loop_decisions": dict(Counter(f"{d.rule} {d.kind}" for d in fired)),
+        "loop_decisions": dict(Counter(f"{d.rule} {d.kind}" for d in fired)), "example_rules": example_rules,
     }
 
 
@@ -265,10 +268,24 @@ def print_examples(n: int, default: dict, examples: dict) -> None:
     print(f"engine loop, default packs ({default['rules']} rules):      {plain:>12,.0f} CDRs/s")
     print(f"engine loop, every example pack enabled ({examples['rules']} rules): {extra:>12,.0f} CDRs/s"
           f"   ratio {extra / plain:.2f}")
+    print_example_rules(examples)
     new = {key: count for key, count in examples.get("loop_decisions", {}).items()
            if key not in default.get("loop_decisions", {})}
     print("  decisions only with the example packs: "
           + (", ".join(f"{key} {count:,}" for key, count in sorted(new.items())) or "none"))
+
+
+def print_example_rules(examples: dict) -> None:
+    """Each example rule's decisions in the loop by kind ("none" for a rule that never decided), so the
+    reader sees whether the rate above is that of rules that decide or only of their counting."""
+    decisions = examples.get("loop_decisions", {})
+    rules = examples.get("example_rules", [])
+    width = max((len(rule) for rule in rules), default=0) + 2
+    print("  decisions by example rule (engine loop):" + ("" if rules else " no example rule found"))
+    for rule in rules:
+        kinds = sorted((key.split(" ", 1)[1], count) for key, count in decisions.items()
+                       if key.split(" ", 1)[0] == rule)
+        print(f"    {rule:<{width}}" + (", ".join(f"{kind} {count:,}" for kind, count in kinds) or "none"))
 
 
 def print_report(n: int, current: dict, baseline: dict | None, baseline_label: str) -> None:

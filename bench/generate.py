@@ -17,7 +17,20 @@ The CLI pool (3,000 by default, a few busy ones and a long tail) holds, on purpo
   attested B or C), for the spam-label risk rule;
 - French NPV CLIs, and five busy French non-NPV CLIs that carry a fixed share of the traffic (3%, 2%,
   1.5%, 1% and 0.5%), so the busiest passes 250 calls in one Europe/Paris day from about 25,000 records
-  (n records are spread over 3 days); one busy French NPV CLI (1%) shows the exemption.
+  (n records are spread over 3 days); one busy French NPV CLI (1%) shows the exemption;
+- four episodic CLIs, one per example threshold pack (rules/packs/{runaway,asr,shortcalls,sequential}.yaml,
+  enabled by `load_packs(examples=True)`), which call only in episodes (`EPISODES`): a German dialer that
+  makes 70 calls in 56 s (the runaway alert at 30, its block at 60), a British CLI with 250 calls in 50
+  minutes 8% answered (the low-answer-rate alert at its 200th call), an Australian CLI with 90 calls in 45
+  minutes, 85% answered and 70% of those under 6 s (the short-call alert past 50 answered calls), and a
+  British CLI that redials one number 35 times in 6 minutes (the sequential alert at 30). Each episode
+  then calms down to a call every minute or five, so the rule clears (resolve, and unblock of the block)
+  by its hysteresis, as the packs' own fixtures do (tests/threshold_fixtures.py).
+
+Evenly spaced records (3 days / n apart: 1.3 s at 200,000) cannot make a burst, so episodes carry their
+own times and are merged into the stream in time order; the other records fill the rest of n. One round
+of the four episodes per 50,000 records (none below), rounds at least 3 hours apart (at most 24 in 3
+days): about 1% of the records, whatever n.
 
 1.5% of records are inbound calls to the French CLIs (45% unanswered), for the unanswered-callback rule.
 Every CLI belongs to one tenant and its records carry that tenant; `inventory_rows` lists the valid
@@ -94,6 +107,9 @@ UNLISTED_SHARE = 0.03  # valid CLIs missing from the inventory
 BUSY_FR = (0.03, 0.02, 0.015, 0.01, 0.005)  # traffic shares of the busy French non-NPV CLIs
 BUSY_FR_NPV = 0.01
 ROBOCALLS = (0.01, 0.005)  # traffic shares of two US dialer CLIs that look like spam (spam-label risk)
+EPISODE_EVERY = 50_000  # records per round of episodes (one episode of each episodic CLI)
+EPISODE_SPACING = timedelta(hours=3)  # the least time between two rounds: each episode has cleared by then
+SHORT_CALL_S = (1.0, 5.9)  # how long a short answered call lasts (the short-call pack counts under 6 s)
 DOMESTIC_SHARE = 0.85
 TOLL_FREE_DESTINATION_SHARE = 0.04
 INBOUND_SHARE = 0.015
@@ -102,6 +118,36 @@ OUTBOUND_ANSWERED = 0.4
 START = datetime(2026, 6, 1, 6, tzinfo=UTC)
 SPAN = timedelta(days=3)
 CHUNK = 65_536
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A stretch of an episode: `calls` calls `every` seconds apart from `at` seconds after its start."""
+
+    at: float
+    calls: int
+    every: float
+    answered: float  # share of its calls answered
+    short: float = 0.0  # share of its answered calls under 6 s (SHORT_CALL_S); the others last as usual
+    same_destination: bool = False  # every call of the phase to one number (a redial loop)
+
+
+# Episodic CLIs: kind -> (their country, the phases of one episode). Each makes one example threshold rule
+# fire, then calms down until the rule's hysteresis clears it (levels and clearing of rules/packs/*.yaml).
+EPISODES: dict[str, tuple[str, tuple[Phase, ...]]] = {
+    # shortcalls.share: 50 answered calls in 1 h, over 40 % under 6 s; then fewer than 50 answered in the
+    # hour from about 80 min, cleared 15 min later.
+    "short_calls": ("AU", (Phase(0, 90, 30, 0.85, short=0.7), Phase(2700, 14, 300, OUTBOUND_ANSWERED))),
+    # asr.low_answer_rate: 200 calls in 1 h under 15 % answered; then under 200 calls in the hour from
+    # 75 min, cleared 15 min later.
+    "low_asr": ("GB", (Phase(0, 250, 12, 0.08), Phase(3000, 12, 300, OUTBOUND_ANSWERED))),
+    # runaway.calls_per_minute: 30 calls in 60 s (alert), 60 (block); then one a minute from 2 min, under
+    # 10 a minute at once, cleared 5 min later.
+    "runaway": ("DE", (Phase(0, 70, 0.8, 0.3), Phase(120, 12, 60, OUTBOUND_ANSWERED))),
+    # sequential.same_destination: 30 calls in a row to one number within 10 min; then other numbers, once
+    # a minute: the run is broken, cleared 10 min later.
+    "redialer": ("GB", (Phase(0, 35, 10, 0.1, same_destination=True), Phase(400, 12, 60, OUTBOUND_ANSWERED))),
+}
 
 
 def is_valid(number: str) -> bool:
@@ -186,7 +232,7 @@ class Cli:
     tenant: str
     country: str  # where its calls mostly go (its own country; for invalid CLIs the country it was made from)
     kind: str  # regular | toll_free | fr_npv | fr_busy | fr_busy_npv | robocall | uk_not_permitted
-    #            | au_receive_only | invalid
+    #            | au_receive_only | invalid, or a kind of EPISODES
     answered: float = OUTBOUND_ANSWERED  # share of its calls answered
     duration_rate: float = 1 / 90  # answered calls last exponentially, mean 1 / rate seconds
     attested_c: float = 0.0  # share attested C
@@ -199,6 +245,7 @@ class Pool:
     cum_weights: tuple[float, ...]
     inbound_targets: tuple[Cli, ...]  # French CLIs that receive callbacks
     unlisted: frozenset[str]  # valid CLIs left out of the inventory
+    episodic: tuple[Cli, ...]  # one per kind of EPISODES, in its order; never drawn for ordinary calls
 
 
 def _weighted(rng: random.Random, weights: dict[str, int]) -> str:
@@ -281,7 +328,50 @@ def _pool(seed: int, clis: int) -> Pool:
     regular = [cli for cli in rest if cli.kind == "regular"]
     unlisted = rng.sample(regular, round(len(ordered) * UNLISTED_SHARE))
     targets = tuple(cli for cli in ordered if cli.country == "FR" and cli.kind in ("regular", "fr_busy", "fr_npv"))
-    return Pool(tuple(ordered), tuple(cum), targets, frozenset(cli.number for cli in unlisted))
+    # Drawn last, so the pool above is the same as without them (and so are the records of small runs).
+    episodic = tuple(add(kind, country, lambda country=country: plans.regular[country].draw(rng.random))
+                     for kind, (country, _phases) in EPISODES.items())
+    return Pool(tuple(ordered), tuple(cum), targets, frozenset(cli.number for cli in unlisted), episodic)
+
+
+def _episodes(pool: Pool, n: int, seed: int, span: timedelta) -> list[tuple[datetime, dict]]:
+    """The episodic CLIs' calls for n records over `span`, in time order: (naive UTC start, record without
+    its call_id). A round of episodes per EPISODE_EVERY records, spread evenly over the span with a little
+    jitter (no more rounds than fit EPISODE_SPACING apart); within a round the four kinds start a quarter
+    of it apart, so no two episodes of one CLI overlap."""
+    rounds = min(n // EPISODE_EVERY, int(span / EPISODE_SPACING))
+    if rounds == 0:
+        return []
+    plans = _blocks()
+    regular, foreign = plans.regular, plans.foreign
+    rng = random.Random(f"cidwatch-bench-episodes-{seed}")
+    rand = rng.random
+    length = span / rounds
+    start = START.replace(tzinfo=None)
+    failures = (480, 486, 487, 603, 608)
+    calls = []
+    for index in range(rounds):
+        for slot, (cli, (_country, phases)) in enumerate(zip(pool.episodic, EPISODES.values(), strict=True)):
+            begin = start + length * index + length * slot / 4 + length * rand() / 8
+            for phase in phases:
+                fixed = regular[cli.country].draw(rand) if phase.same_destination else None
+                for call in range(phase.calls):
+                    country = cli.country if rand() < DOMESTIC_SHARE else foreign[int(rand() * len(foreign))]
+                    answered = rand() < phase.answered
+                    duration: float = 0  # an unanswered call's, written 0 as the other records' are
+                    if answered and rand() < phase.short:
+                        duration = round(SHORT_CALL_S[0] + rand() * (SHORT_CALL_S[1] - SHORT_CALL_S[0]), 1)
+                    elif answered:
+                        duration = round(rng.expovariate(cli.duration_rate), 1)
+                    moment = begin + timedelta(seconds=phase.at + phase.every * call)
+                    calls.append((moment, {
+                        "started_at": moment.isoformat() + "Z", "direction": "outbound", "caller_id": cli.number,
+                        "destination": fixed or regular[country].draw(rand), "answered": answered,
+                        "duration_s": duration, "sip_code": 200 if answered else failures[int(rand() * 5)],
+                        "attestation": "B" if rand() < cli.attested_b_or_c else "A", "tenant": cli.tenant,
+                    }))
+    calls.sort(key=lambda call: call[0])
+    return calls
 
 
 def cdrs(n: int, clis: int = 3000, seed: int = 1, days: float = 3) -> Iterator[dict]:
@@ -292,15 +382,25 @@ def cdrs(n: int, clis: int = 3000, seed: int = 1, days: float = 3) -> Iterator[d
     targets = pool.inbound_targets
     rng = random.Random(seed)
     rand, expovariate = rng.random, rng.expovariate
-    step = (SPAN if days == 3 else timedelta(days=days)) / max(n, 1)
+    span = SPAN if days == 3 else timedelta(days=days)
+    episodes = _episodes(pool, n, seed, span)
+    ordinary = n - len(episodes)  # the records drawn from the pool's weights, evenly spaced
+    step = span / max(ordinary, 1)
     start = START.replace(tzinfo=None)  # formatted with a "Z" below
     failures = (480, 486, 487, 603, 608)
     inbound = Cli("", "", "FR", "inbound")  # the call profile of inbound calls
-    for base in range(0, n, CHUNK):
-        chosen = rng.choices(pool.clis, cum_weights=pool.cum_weights, k=min(CHUNK, n - base))
+    pending = iter(episodes)
+    upcoming = next(pending, None)
+    i = 0  # the record's place in the output (its call_id)
+    for base in range(0, ordinary, CHUNK):
+        chosen = rng.choices(pool.clis, cum_weights=pool.cum_weights, k=min(CHUNK, ordinary - base))
         for offset, cli in enumerate(chosen):
-            i = base + offset
-            started_at = (start + step * i).isoformat() + "Z"
+            moment = start + step * (base + offset)
+            while upcoming is not None and upcoming[0] <= moment:
+                yield {"call_id": f"b{i}", **upcoming[1]}
+                i += 1
+                upcoming = next(pending, None)
+            started_at = moment.isoformat() + "Z"
             if rand() < INBOUND_SHARE:
                 target = targets[int(rand() * len(targets))]
                 country = "FR" if rand() < DOMESTIC_SHARE else foreign[int(rand() * len(foreign))]
@@ -321,6 +421,11 @@ def cdrs(n: int, clis: int = 3000, seed: int = 1, days: float = 3) -> Iterator[d
                 else "B" if attestation < profile.attested_b_or_c else "A",
                 "tenant": tenant,
             }
+            i += 1
+    while upcoming is not None:  # episodes after the last evenly spaced record
+        yield {"call_id": f"b{i}", **upcoming[1]}
+        i += 1
+        upcoming = next(pending, None)
 
 
 def write_jsonl(path: Path, n: int, seed: int = 1, clis: int = 3000, days: float = 3) -> Path:
@@ -336,14 +441,15 @@ def inventory_rows(seed: int = 1, clis: int = 3000) -> list[dict]:
     pool = _pool(seed, clis)
     rng = random.Random(f"cidwatch-bench-inventory-{seed}")
     rows = []
-    for cli in sorted(pool.clis, key=lambda cli: cli.number):
+    # The episodic CLIs last, so the other rows draw what they drew without them; then all in number order.
+    for cli in [*sorted(pool.clis, key=lambda cli: cli.number), *pool.episodic]:
         if cli.kind == "invalid" or cli.number in pool.unlisted:
             continue
         source = "ported" if rng.random() < 0.2 else "claimed"
         nanp_geographic = cli.number.startswith("+1") and cli.kind == "regular"
         cnam = f"{cli.tenant.upper()} INC" if nanp_geographic and rng.random() < 0.85 else None
         rows.append({"number": cli.number, "source": source, "tenant": cli.tenant, "cnam": cnam})
-    return rows
+    return sorted(rows, key=lambda row: row["number"])
 
 
 def write_inventory(path: Path, seed: int = 1, clis: int = 3000) -> Path:

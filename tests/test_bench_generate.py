@@ -13,6 +13,11 @@ import yaml
 
 from bench import generate
 from bench.generate import FR_NPV_PREFIXES, cdrs, inventory_rows, write_inventory, write_jsonl
+from cidwatch.inputs import RawRecord
+from cidwatch.replay import replay
+from rules.engine import Engine
+from rules.inventory import load_inventory
+from rules.pack import load_packs
 
 N = 50_000
 FIELDS = {"call_id", "started_at", "direction", "caller_id", "destination", "answered", "duration_s", "sip_code",
@@ -179,3 +184,39 @@ def test_generation_is_fast() -> None:
     count = sum(1 for _ in cdrs(100_000, seed=9))
     rate = count / (time.perf_counter() - started)
     assert rate > 50_000, f"{rate:,.0f} records/s"  # ~400,000/s measured; no per-record phonenumbers call
+
+
+def test_episodic_caller_ids_are_a_small_listed_share(records: list[dict]) -> None:
+    episodic = {cli.number for cli in generate._pool(1, 3000).episodic}
+    assert len(episodic) == len(generate.EPISODES) and all(map(valid, episodic))
+    listed = {row["number"] for row in inventory_rows()}
+    assert episodic <= listed  # never blocked as not authorised: only the example rules act on them
+    calls = Counter(r["caller_id"] for r in records if r["caller_id"] in episodic)
+    assert set(calls) == episodic
+    assert 0.005 <= calls.total() / len(records) <= 0.02, calls
+
+
+def test_example_threshold_packs_fire_and_clear(records: list[dict], tmp_path) -> None:
+    """Replayed with every example threshold pack enabled (`load_packs(examples=True)`, as the engine
+    benchmark's --examples runs them), each example rule alerts, blocks where its pack has a block level,
+    and clears by its hysteresis (a block lifted before its `for` ends, not by time)."""
+    packs = load_packs(examples=True)
+    default = load_packs()
+    examples = [rule for rule_id, rule in packs.rules.items() if rule_id not in default]
+    assert len(examples) >= 4
+    engine = Engine(packs, load_inventory(write_inventory(tmp_path / "inventory.yaml")))
+    raw = [RawRecord("bench.jsonl", f"line {i + 1}", record) for i, record in enumerate(records)]
+    decisions = replay(raw, engine, now=generate.START).decisions  # only event time lifts blocks
+    for rule in examples:
+        made = [d for d in decisions if d.rule == rule.id]
+        kinds = Counter(d.kind for d in made)
+        assert kinds["alert"] >= 1, (rule.id, kinds)
+        if rule.window == "sliding":
+            assert kinds["resolve"] == kinds["alert"], (rule.id, kinds)
+        if any(level.kind == "block" for level in rule.thresholds):
+            assert kinds["block"] >= 1 and kinds["unblock"] == kinds["block"], (rule.id, kinds)
+            blocks = [d for d in made if d.kind == "block"]
+            unblocks = [d for d in made if d.kind == "unblock"]
+            for block, unblock in zip(blocks, unblocks, strict=True):
+                assert block.caller_id == unblock.caller_id and block.at < unblock.at
+                assert block.until is None or unblock.at < block.until, (rule.id, block.until, unblock.at)
