@@ -60,7 +60,8 @@ def main() -> int:
         records = [(record_key(r), json.dumps(r).encode()) for r in cdrs(args.records, seed=5)]
         produce(bootstrap, f"{PREFIX}cdr", records)
         env = dict(os.environ, CIDWATCH_BROKER=f"kafka://{bootstrap}", CIDWATCH_TOPIC_PREFIX=PREFIX,
-                   CIDWATCH_LOGLEVEL=args.loglevel, PYTHONUNBUFFERED="1")
+                   CIDWATCH_LOGLEVEL=args.loglevel, PYTHONUNBUFFERED="1",
+                   CIDWATCH_HASH_KEY=os.environ.get("CIDWATCH_HASH_KEY", "bench-hash-key"))  # workers need one
 
         ports: list[int] = []
 

@@ -547,7 +547,8 @@ def main() -> None:
 
         def env(prefix: str, tree: Path = ROOT) -> dict[str, str]:
             return dict(os.environ, CIDWATCH_BROKER=f"kafka://{bootstrap}", CIDWATCH_TOPIC_PREFIX=prefix,
-                        PYTHONPATH=str(tree), PYTHONUNBUFFERED="1")
+                        PYTHONPATH=str(tree), PYTHONUNBUFFERED="1",
+                        CIDWATCH_HASH_KEY=os.environ.get("CIDWATCH_HASH_KEY", "bench-hash-key"))  # workers need one
 
         def worker_argv(name: str) -> list[str]:
             argv = ["-m", "cidwatch", "worker", "--store", "memory", "--partitions", str(PARTITIONS),

@@ -19,7 +19,8 @@ def add_hash_key_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hash-key-file", metavar="FILE", default=None,
                         help="file holding the key of the hashes of destinations kept in state and named in "
                         "decisions; the worker and replay need the same key to decide the same (env "
-                        "CIDWATCH_HASH_KEY_FILE, or the key itself in CIDWATCH_HASH_KEY; default: none, unkeyed)")
+                        "CIDWATCH_HASH_KEY_FILE, or the key itself in CIDWATCH_HASH_KEY); the worker needs one, replay "
+                        "without one hashes unkeyed")
     parser.add_argument("--hash-key", action=SecretRefused, help=argparse.SUPPRESS)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 from cidwatch.cli import CliError
@@ -128,6 +127,11 @@ def run(args: argparse.Namespace) -> int:
     from streams.app import CidwatchWorker
 
     config = config_from_args(args)
+    if not config.hash_key:
+        # A phone number's hash without a secret key is reversed by hashing every number of the plan: the
+        # worker keeps destinations only as keyed hashes, so it does not start without the key.
+        raise CliError("no hash key: set --hash-key-file FILE, CIDWATCH_HASH_KEY_FILE or CIDWATCH_HASH_KEY "
+                       "(destinations in state are hashed with it; replay needs the same key)")
     try:
         worker = CidwatchWorker(config)
     except (InventoryError, PackError) as exc:
@@ -135,9 +139,5 @@ def run(args: argparse.Namespace) -> int:
     if config.heartbeat_interval * 3 > config.session_timeout:
         raise CliError(f"--heartbeat-interval {config.heartbeat_interval:g} must be at most a third of "
                        f"--session-timeout {config.session_timeout:g}")
-    if not config.hash_key:
-        # A phone number's hash without a secret key is reversed by hashing every number of the plan.
-        print("cidwatch worker: no CIDWATCH_HASH_KEY: destinations in state are hashed without a key "
-              "(set one in production; replay needs the same key)", file=sys.stderr)
     worker.start()
     return 0

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
-from stream_harness import Worker, read_topic
+from stream_harness import HASH_KEY, Worker, read_topic
 
 from cidwatch.inputs import read_canonical
 from cidwatch.replay import replay
@@ -66,7 +66,7 @@ class Producer(threading.Thread):
 
 
 def expected_decisions(path: Path, inventory: Path) -> list[dict[str, Any]]:
-    engine = Engine(load_packs(), load_inventory(inventory))
+    engine = Engine(load_packs(), load_inventory(inventory), hash_key=HASH_KEY.encode())  # the workers' key
     return [d.to_dict() for d in replay(read_canonical(path), engine, now=datetime.now(UTC)).decisions]
 
 

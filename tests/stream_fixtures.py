@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from stream_harness import HASH_KEY
+
 from cidwatch.inputs import read_canonical
 from cidwatch.replay import replay
 from rules.engine import Engine
@@ -103,7 +105,7 @@ JURISDICTIONS_INVENTORY = ROOT / "tests" / "fixtures" / "jurisdictions-inventory
 
 
 def replay_decisions(path: Path, inventory: Path = INVENTORY) -> list[dict]:
-    engine = Engine(load_packs(), load_inventory(inventory))
+    engine = Engine(load_packs(), load_inventory(inventory), hash_key=HASH_KEY.encode())  # the workers' key
     result = replay(read_canonical(path), engine, now=datetime.now(UTC))
     return [d.to_dict() for d in result.decisions]
 

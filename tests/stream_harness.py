@@ -26,9 +26,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# The key of the destination hashes the workers (and `cidwatch replay` runs) of the stream tests use: a
+# worker does not start without one. Replays in the test process use it too, to decide the same.
+HASH_KEY = "stream-tests-hash-key"
+
+
 def env_for(bootstrap: str, prefix: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(CIDWATCH_BROKER=f"kafka://{bootstrap}", CIDWATCH_TOPIC_PREFIX=prefix, PYTHONUNBUFFERED="1")
+    env.setdefault("CIDWATCH_HASH_KEY", HASH_KEY)
     return env
 
 

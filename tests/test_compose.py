@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 SERVICES = {"kafka", "topics", "worker", "api", "simulator", "prometheus", "alertmanager", "grafana"}
-REQUIRED = ("GRAFANA_ADMIN_PASSWORD", "CIDWATCH_API_TOKEN")  # empty in .env.example: compose refuses to start
+# Empty in .env.example: compose refuses to start.
+REQUIRED = ("GRAFANA_ADMIN_PASSWORD", "CIDWATCH_API_TOKEN", "CIDWATCH_HASH_KEY")
 PUBLISH = "${CIDWATCH_PUBLISH_ADDRESS:-127.0.0.1}:"
 ONE_SHOTS = {"topics", "simulator"}  # built from the image, whose HEALTHCHECK probes a worker
 
@@ -90,7 +91,8 @@ def cli() -> list[str]:
 
 
 def test_compose_config_validates(cli: list[str], tmp_path: Path) -> None:
-    env = env_file(tmp_path / ".env", GRAFANA_ADMIN_PASSWORD="a-long-password", CIDWATCH_API_TOKEN="a-token")
+    env = env_file(tmp_path / ".env", GRAFANA_ADMIN_PASSWORD="a-long-password", CIDWATCH_API_TOKEN="a-token",
+                   CIDWATCH_HASH_KEY="a-hash-key")
     done = compose_run(cli, env, "config", "-q")
     assert done.returncode == 0, done.stderr
     listed = compose_run(cli, env, "config", "--services")
@@ -115,7 +117,7 @@ def published(cli: list[str], env: Path) -> dict[str, list[str]]:
 
 
 def test_ports_are_bound_to_loopback_unless_opened(cli: list[str], tmp_path: Path) -> None:
-    secrets = {"GRAFANA_ADMIN_PASSWORD": "p", "CIDWATCH_API_TOKEN": "t"}
+    secrets = {"GRAFANA_ADMIN_PASSWORD": "p", "CIDWATCH_API_TOKEN": "t", "CIDWATCH_HASH_KEY": "k"}
     default = published(cli, env_file(tmp_path / "default.env", **secrets))
     assert {name for name, ports in default.items() if ports} == {"kafka", "worker", "api", "prometheus",
                                                                    "alertmanager", "grafana"}
@@ -261,6 +263,7 @@ def test_the_hardened_defaults(compose: dict[str, Any]) -> None:
     assert grafana["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
     assert grafana["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_ADMIN_PASSWORD:?")
     assert services["api"]["environment"]["CIDWATCH_API_TOKEN"].startswith("${CIDWATCH_API_TOKEN:?")
+    assert services["worker"]["environment"]["CIDWATCH_HASH_KEY"].startswith("${CIDWATCH_HASH_KEY:?")
     example = ENV_EXAMPLE.read_text()
     for name in REQUIRED:
         assert re.search(rf"^{name}=$", example, re.M), f".env.example lists {name}, empty"

@@ -171,7 +171,8 @@ def test_worker_and_api_run_from_the_wheel(installed: Installed, kafka_bootstrap
     log = (tmp_path / "processes.log").open("w")
     processes = [
         subprocess.Popen([installed.cidwatch, "worker", "--partitions", "2", "--workdir", str(tmp_path / "w"),
-                          "--web-port", str(web)], cwd=installed.cwd, env=installed.env(**broker), stdout=log,
+                          "--web-port", str(web)], cwd=installed.cwd,
+                         env=installed.env(**broker, CIDWATCH_HASH_KEY="package-test-key"), stdout=log,
                          stderr=subprocess.STDOUT, start_new_session=True),
         subprocess.Popen([installed.cidwatch, "api", "--port", str(api_port), "--runbook-base-url", api_url],
                          cwd=installed.cwd, env=installed.env(**broker), stdout=log, stderr=subprocess.STDOUT,

@@ -265,14 +265,17 @@ def test_days_window_sums_calendar_days(tmp_path: Path) -> None:
 # -- hysteresis ------------------------------------------------------------------------------------------
 
 
+CLEARING = """
+    measure: calls
+    window: {sliding: 60s}
+    thresholds: [{at: 5, kind: alert, severity: warning}]
+    hysteresis: {clear_at: 3, clear_after: 2m}
+"""
+
+
 def test_an_alert_resolves_once_back_under_clear_at_for_clear_after(tmp_path: Path) -> None:
-    pack = rule_pack(tmp_path, """
-        measure: calls
-        window: {sliding: 60s}
-        thresholds: [{at: 5, kind: alert, severity: warning}]
-        hysteresis: {clear_at: 3, clear_after: 2m}
-    """)
-    burst = every(6, timedelta(seconds=5))
+    pack = rule_pack(tmp_path, CLEARING)
+    burst = every(6, timedelta(seconds=5))  # six calls in 25 s: five in a minute, the alert
     slow = every(10, timedelta(seconds=40), start=T0 + timedelta(minutes=2))  # one or two in any minute
     decided = run(pack, burst + slow)
     assert kinds(decided) == [("alert", "warning"), ("resolve", "warning")]
@@ -330,13 +333,8 @@ def test_a_block_without_for_lasts_until_cleared(tmp_path: Path) -> None:
 def test_a_caller_id_that_stops_calling_is_cleared_at_the_same_instant_however_time_moves(tmp_path: Path) -> None:
     """The clear of a CLI that makes no further call: made by the next record of any caller ID (event time),
     by its own next call, or by the clock at the end of the input: one decision, at one instant."""
-    pack = rule_pack(tmp_path, """
-        measure: calls
-        window: {sliding: 60s}
-        thresholds: [{at: 5, kind: alert, severity: warning}]
-        hysteresis: {clear_at: 3, clear_after: 2m}
-    """)
-    burst = every(6, timedelta(seconds=5))
+    pack = rule_pack(tmp_path, CLEARING)
+    burst = every(6, timedelta(seconds=5))  # six calls in 25 s: five in a minute, the alert
     engine, store = Engine(pack, hash_key=b"k"), DictState()
     for record in burst:
         engine.judge(parse_cdr(record), store)

@@ -174,3 +174,17 @@ def test_tail_dlq_prints_time_reason_field_source_and_the_record(kafka_bootstrap
     assert (reason, field, source) == ("bad_value: not ISO 8601", "started_at", f"{topic_prefix}cdr/0@17")
     assert record == '{"call_id":"c1","started_at":"yesterday"}'
     assert tail.format_record("dlq", None, json.dumps(letter).encode()).endswith(record)
+
+
+def test_a_worker_without_a_hash_key_does_not_start(tmp_path: Path) -> None:
+    """Destinations are kept only as keyed hashes: with no key, one line naming where to set it, before any
+    connection (no broker listens here)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("CIDWATCH_HASH_KEY", "CIDWATCH_HASH_KEY_FILE")}
+    proc = subprocess.run([sys.executable, "-m", "cidwatch", "worker", "--workdir", tmp_path], capture_output=True,
+                          text=True, cwd=ROOT, env={**env, "CIDWATCH_BROKER": f"127.0.0.1:{free_port()}"}, timeout=60)
+    line = one_line(proc)
+    assert "no hash key" in line and "--hash-key-file" in line and "CIDWATCH_HASH_KEY" in line
+    empty = tmp_path / "empty.key"
+    empty.write_text("\n")
+    assert "no hash key" in one_line(run("worker", "--workdir", tmp_path, "--hash-key-file", empty,
+                                         env={"CIDWATCH_HASH_KEY": ""}))

@@ -20,6 +20,7 @@ import base64
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -224,6 +225,16 @@ def push_inventory(settings: Settings, seed: int, workdir: Path) -> Path:
     return path
 
 
+def hash_key_file(workdir: Path) -> Path:
+    """The demo's key of the destination hashes, made once beside the worker's tables (readable by its owner
+    only): the worker does not start without a key, and the tables it keeps between runs need the same one."""
+    path = workdir / "hash.key"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(32) + "\n", encoding="utf-8")
+    return path
+
+
 def start_worker(stack: Stack, settings: Settings, workdir: Path, inventory: Path, partitions: int) -> Path:
     """`cidwatch worker` in its own session (a Ctrl-C in the terminal reaches the demo, not it)."""
     log = workdir / "worker.log"
@@ -231,6 +242,8 @@ def start_worker(stack: Stack, settings: Settings, workdir: Path, inventory: Pat
     command = [sys.executable, "-m", "cidwatch", "worker", "--store", "rocksdb", "--workdir", str(workdir),
                "--web-port", str(web_port), "--partitions", str(partitions), "--tick", "1",
                "--inventory", str(inventory), "--loglevel", "info"]
+    if not (os.environ.get("CIDWATCH_HASH_KEY") or os.environ.get("CIDWATCH_HASH_KEY_FILE")):
+        command += ["--hash-key-file", str(hash_key_file(workdir))]
     env = {**os.environ, "CIDWATCH_BROKER": settings.broker, "CIDWATCH_TOPIC_PREFIX": settings.topic_prefix,
            "PYTHONUNBUFFERED": "1"}
     with log.open("ab") as handle, stack.signals.deferred():
