@@ -92,7 +92,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="records waiting and nothing judged for this long sets cidwatch_stalled to 1 "
         f"(env CIDWATCH_STALL_SECONDS, default {d.stall_seconds:g})")
     add("--idle-seconds", type=float, default=_env("CIDWATCH_IDLE_SECONDS", d.idle_seconds), metavar="S",
-        help="nothing to read and nothing judged for this long, the clock stands in for event time to clear "
+        help="a partition with nothing to read that judged nothing for this long: the clock stands in for its "
+        "event time to clear "
         f"the threshold levels of caller IDs that stopped calling (env CIDWATCH_IDLE_SECONDS, default "
         f"{d.idle_seconds:g})")
     add("--faust-metrics", action="store_true", default=bool(os.environ.get("CIDWATCH_FAUST_METRICS")),

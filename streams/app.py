@@ -139,6 +139,9 @@ class CidwatchWorker:
         self._due: list[tuple[float, str]] = []  # (until, subject): time-boxed blocks for the wall clock
         self._expire_sent: dict[str, float] = {}  # subject -> until already asked to expire
         self.clears = ClearIndex()  # threshold levels in force: when each clears, for event time
+        self._judged_at: dict[int, float] = {}  # partition -> when (monotonic) it last judged a record
+        self._assigned_at = time.monotonic()
+        self._lag: dict[int, int] = {}  # partition -> its inputs' records not yet committed
         self._scanned = False  # blocks in force re-read (gauge, due index, paging) since the last assignment
         self._last_progress = time.monotonic()
         self.offsets = InputOffsets(self.app, timeout=self.cfg.send_timeout)
@@ -383,7 +386,9 @@ class CidwatchWorker:
         """A record of `event`'s partition is judged at `at`: first clear the levels of that partition's
         subjects due by then (streams/clears.py), in this batch, as replay does before the record. A
         subject whose clear fails is logged and left; the record is judged all the same."""
-        for subject in self.clears.due(event.message.partition, at.timestamp()):
+        partition = event.message.partition
+        self._judged_at[partition] = time.monotonic()
+        for subject in self.clears.due(partition, at.timestamp()):
             try:
                 self._apply(subject, event, batch, lambda state: self.engine.expire_subject(state, at))
             except Exception:
@@ -665,10 +670,7 @@ class CidwatchWorker:
             self._expire_sent[subject] = until
             await self.topics[BY_SUBJECT].send(key=subject.encode(), value=expire_envelope(now))
         lag = self._publish_lag()
-        if not lag and time.monotonic() - self._last_progress > self.cfg.idle_seconds:
-            # Nothing to read for a while: the clock stands in for event time (streams/clears.py).
-            for subject in self.clears.all_due(ts):
-                await self.topics[BY_SUBJECT].send(key=subject.encode(), value=expire_envelope(now, clears=True))
+        await self._idle_clears(now)
         stalled = lag > 0 and time.monotonic() - self._last_progress > self.cfg.stall_seconds
         self.metrics.set_stalled(stalled)
         if stalled:
@@ -718,19 +720,34 @@ class CidwatchWorker:
         gc.collect()
         gc.freeze()
 
+    async def _idle_clears(self, now: datetime) -> None:
+        """A partition with nothing to read that judged nothing for `idle_seconds`: the clock stands in
+        for its event time, and clears the levels due by now (streams/clears.py), through its subjects'
+        envelopes. Per partition, so a quiet partition of a busy worker is not left waiting."""
+        quiet = time.monotonic() - self.cfg.idle_seconds
+        ts = now.timestamp()
+        for partition in self.clears.partitions():
+            if self._lag.get(partition, 1) or self._judged_at.get(partition, self._assigned_at) > quiet:
+                continue
+            for subject in self.clears.due(partition, ts):
+                await self.topics[BY_SUBJECT].send(key=subject.encode(), value=expire_envelope(now, clears=True))
+
     def _publish_lag(self) -> int:
         """Records not yet committed behind each partition end, for the inputs this worker owns (what a
         crash would make it read again); returns their sum."""
         consumer = self.app.consumer
         total = 0
+        self._lag = lags = {}  # per partition, over its input topics; unknown counts as behind
         for tp, position in self.offsets.positions.items():
             try:
                 end = consumer.highwater(tp)
             except (KeyError, AssertionError, AttributeError):
-                continue
+                end = None
             if end is None:  # no fetch response for this partition yet
+                lags[tp.partition] = lags.get(tp.partition, 0) + 1
                 continue
             lag = max(0, end - position.committed)
+            lags[tp.partition] = lags.get(tp.partition, 0) + lag
             total += lag
             self.metrics.set_lag(tp.topic, tp.partition, lag)
         return total
@@ -795,6 +812,8 @@ class CidwatchWorker:
         self.metrics.record_rebalance()
         self._states.clear()
         self._scanned = False
+        self._judged_at.clear()
+        self._assigned_at = time.monotonic()
         self._last_progress = time.monotonic()
         log.info("assigned %d partitions", len(assigned))
 

@@ -6,9 +6,9 @@ A sliding-window level clears once its measure has been back past `clear_at` for
 Replay clears it before the first record at or after that instant, whoever's it is. The worker does the
 same per partition: before judging a record, the subjects of its partition whose clear is due by the
 record's time are cleared in the same batch (streams/app.py `_event_time`), so the stream decides what
-replay decides, at the same instant, with no clock in it. Only when a worker has nothing to read for a
-while (`WorkerConfig.idle_seconds`) does the wall clock stand in for event time, as replay's end of input
-does with its clock.
+replay decides, at the same instant, with no clock in it. Only when a partition has nothing to read and
+judged nothing for a while (`WorkerConfig.idle_seconds`) does the wall clock stand in for its event time,
+as replay's end of input does with its clock (a quiet partition of a busy worker too).
 
 This index holds one entry per subject (its earliest clear), per partition; a clear planned later than
 the one noted is found when the earlier entry comes due, and noted again then.
@@ -45,9 +45,9 @@ class ClearIndex:
                 subjects.append(subject)
         return subjects
 
-    def all_due(self, now: float) -> list[str]:
-        """`due` over every partition (the idle worker's wall clock)."""
-        return [subject for partition in list(self._heaps) for subject in self.due(partition, now)]
+    def partitions(self) -> list[int]:
+        """The partitions with a clear planned."""
+        return [partition for partition, heap in self._heaps.items() if heap]
 
     def reset(self) -> None:
         self._heaps.clear()

@@ -50,8 +50,8 @@ class WorkerConfig:
     batch_wait: float = 0.02  # seconds a batch waits to fill
     send_timeout: float = 30.0  # seconds a batch waits for the broker's acknowledgements before retrying
     stall_seconds: float = 30.0  # records waiting and nothing judged this long: cidwatch_stalled = 1
-    # Nothing waiting and nothing judged this long: the clock stands in for event time, to clear the threshold
-    # levels of caller IDs that stopped calling (streams/clears.py).
+    # A partition with nothing waiting that judged nothing this long: the clock stands in for its event time, to
+    # clear the threshold levels of caller IDs that stopped calling (streams/clears.py).
     idle_seconds: float = 10.0
     faust_metrics: bool = False  # Faust's own Prometheus sensor, at /faust-metrics (costs CPU per event)
 
