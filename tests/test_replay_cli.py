@@ -219,6 +219,8 @@ def test_hash_key_keys_the_consumer_hashes_and_the_summary_counts_missing_fields
         key_file = tmp_path / f"{key or 'none'}.key"
         key_file.write_text(key, encoding="utf-8")
         proc = cidwatch("replay", shared, "--out", out, "--hash-key-file", key_file)
+        # Without a key (an empty file), one line says the hashes written are unkeyed.
+        assert ("no hash key: destination hashes in --out are unkeyed" in proc.stderr) == (key == ""), proc.stderr
         # The 7 spoofing calls have no purpose, and without the inventory neither has the campaign call.
         assert "without purpose: 8 of 39 outbound calls" in proc.stdout
         assert "without ingress_country: 32 of 39 outbound calls" in proc.stdout
