@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import heapq
+import json
 import struct
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -47,6 +48,98 @@ def fired_key(rule_id: str, severity: str, scope: str, window: str, block: bool 
     return f"{rule_id}|{severity}|{scope}|{window}|block" if block else f"{rule_id}|{severity}|{scope}|{window}"
 
 
+def pack_seen(seen: Mapping[int, float]) -> bytes:
+    """The changelog form of call keys and their first-seen times: 12 bytes each, in the dict's order."""
+    return b"".join(_SEEN.pack(key, first) for key, first in seen.items())
+
+
+class SeenCalls(dict[int, float]):
+    """`SubjectState.seen` (call key -> first seen, in insertion order, which is about event time), that
+    keeps its packed changelog form (`pack_seen`) up to date as calls are added and pruned.
+
+    Why: a state is written whole to the changelog after every batch its subject called in, and a busy
+    caller ID remembers every call of the de-duplication horizon (48 h: hundreds). Packing them all in a
+    Python loop at each write was the largest part of a stream worker's state writes; here a new call adds
+    its 12 bytes and a prune of the oldest cuts them from the front, so a write costs what changed.
+
+    Exact whatever is done to the dict: any other change (a key set again, a deletion that is not the
+    oldest entry, a dict method that bypasses `__setitem__`/`__delitem__`) marks the bytes stale, and the
+    next `packed()` packs the dict anew. A copy or pickle is a plain rebuild from the items.
+    """
+
+    __slots__ = ("_bytes", "_fresh", "_start")
+
+    def __init__(self, items: Any = ()) -> None:
+        super().__init__(items)
+        self._bytes = bytearray()
+        self._start = 0  # bytes of entries deleted from the front, cut at the next `packed()`
+        self._fresh = not self
+
+    @classmethod
+    def unpack(cls, packed: bytes) -> SeenCalls:
+        """The inverse of `packed()` (struct.error on a length that is not a multiple of 12); `packed`
+        is kept as the bytes when it holds no call key twice."""
+        seen = cls(_SEEN.iter_unpack(packed))
+        if len(seen) * _SEEN.size == len(packed):
+            seen._bytes, seen._fresh = bytearray(packed), True
+        return seen
+
+    def packed(self) -> bytes:
+        if not self._fresh:
+            self._bytes, self._start, self._fresh = bytearray(pack_seen(self)), 0, True
+        elif self._start:
+            del self._bytes[:self._start]
+            self._start = 0
+        return bytes(self._bytes)
+
+    def __setitem__(self, key: int, first: float) -> None:
+        if self._fresh:
+            if key in self:
+                self._fresh = False  # a value changed in the middle: pack anew
+            else:
+                self._bytes += _SEEN.pack(key, first)
+        super().__setitem__(key, first)
+
+    def __delitem__(self, key: int) -> None:
+        if self._fresh:
+            start = self._start
+            if len(self._bytes) - start >= _SEEN.size and _SEEN.unpack_from(self._bytes, start)[0] == key:
+                self._start = start + _SEEN.size  # the oldest entry (a prune)
+            else:
+                self._fresh = False
+        super().__delitem__(key)
+
+    def _stale(self) -> None:
+        self._fresh = False
+
+    def clear(self) -> None:
+        self._stale()
+        super().clear()
+
+    def pop(self, *args: Any) -> Any:
+        self._stale()
+        return super().pop(*args)
+
+    def popitem(self) -> tuple[int, float]:
+        self._stale()
+        return super().popitem()
+
+    def setdefault(self, key: int, default: Any = None) -> Any:
+        self._stale()
+        return super().setdefault(key, default)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self._stale()
+        super().update(*args, **kwargs)
+
+    def __ior__(self, other: Any) -> SeenCalls:
+        self._stale()
+        return super().__ior__(other)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (SeenCalls, (list(self.items()),))
+
+
 class SubjectState:
     """One subject's memory. Mutated in place by the engine; `to_dict`/`from_dict` for the changelog."""
 
@@ -54,7 +147,7 @@ class SubjectState:
                  "seen", "tallies", "timed")
 
     def __init__(self) -> None:
-        self.seen: dict[int, float] = {}  # call key -> started_at (insertion order ~ event time)
+        self.seen: dict[int, float] = SeenCalls()  # call key -> started_at (insertion order ~ event time)
         self.counts: dict[str, list[float]] = {}  # "rule|window" -> [count, window end]
         self.fired: dict[str, float] = {}  # alert or time-boxed block already made in a window -> its end
         self.blocks: dict[str, dict[str, Any]] = {}  # block key -> the block decision in force
@@ -92,7 +185,7 @@ class SubjectState:
 
     def forget(self) -> None:
         """Drop everything: a keyed state past `expires` (no attempt left in its window) is not kept."""
-        self.seen, self.counts, self.fired, self.attempts, self.tallies, self.clears = {}, {}, {}, {}, {}, {}
+        self.seen, self.counts, self.fired, self.attempts, self.tallies, self.clears = SeenCalls(), {}, {}, {}, {}, {}
         self.expires = None
 
     def prune(self, now: float, horizon: float) -> None:
@@ -116,10 +209,26 @@ class SubjectState:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, compact: call keys packed in base64 (12 bytes each)."""
-        packed = b"".join(_SEEN.pack(key, first) for key, first in self.seen.items())
+        return {"v": STATE_VERSION, "seen": base64.b64encode(self._packed_seen()).decode(), **self._fields()}
+
+    def to_record(self) -> tuple[dict[str, Any], bytes]:
+        """`to_dict()` and its compact JSON, the changelog record: the bytes `json.dumps(value,
+        separators=(",", ":"))` writes. The base64 of the call keys, a busy caller ID's largest field (16
+        characters a call of the last 48 h), is copied in rather than run through the encoder, which
+        would scan every character of it for one to escape (base64 has none)."""
+        seen = base64.b64encode(self._packed_seen())
+        fields = self._fields()
+        value = {"v": STATE_VERSION, "seen": seen.decode(), **fields}
+        rest = json.dumps(fields, separators=(",", ":")).encode()  # never "{}": `counts` and the rest are always in
+        return value, b'{"v":%d,"seen":"%b",%b' % (STATE_VERSION, seen, rest[1:])
+
+    def _packed_seen(self) -> bytes:
+        seen = self.seen
+        return seen.packed() if isinstance(seen, SeenCalls) else pack_seen(seen)
+
+    def _fields(self) -> dict[str, Any]:
+        """`to_dict()` after its version and call keys."""
         return {
-            "v": STATE_VERSION,
-            "seen": base64.b64encode(packed).decode(),
             "counts": self.counts,
             "fired": self.fired,
             "blocks": self.blocks,
@@ -142,7 +251,7 @@ class SubjectState:
         state = cls()
         try:
             packed = base64.b64decode(data.get("seen") or "")
-            state.seen = {key: first for key, first in _SEEN.iter_unpack(packed)}
+            state.seen = SeenCalls.unpack(packed)
             state.counts = {str(k): [float(v[0]), float(v[1])] for k, v in (data.get("counts") or {}).items()}
             state.fired = {str(k): float(v) for k, v in (data.get("fired") or {}).items()}
             state.blocks = {str(k): dict(v) for k, v in (data.get("blocks") or {}).items()}

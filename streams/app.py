@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import heapq
 import json
@@ -99,8 +100,10 @@ def _json(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
+@functools.lru_cache(maxsize=32_768)
 def partition_of(subject: str, partitions: int) -> int:
-    """The partition Kafka's default partitioner gives a key: where a subject's records and state live."""
+    """The partition Kafka's default partitioner gives a key: where a subject's records and state live.
+    Remembered for the busiest subjects: aiokafka's murmur2 is pure Python, and every record asks."""
     return (murmur2(subject.encode()) & 0x7FFFFFFF) % partitions
 
 
@@ -478,11 +481,10 @@ class CidwatchWorker:
                 self._states.pop(subject, None)
                 by_partition.setdefault(event.message.partition, []).append((_json(subject), None))
                 continue
-            value = state.to_dict()
-            with in_partition_of(event):
-                self.table.data[subject] = value  # the local store, without Faust's own changelog send
-            # The bytes the table's serializers write (JSON key and value), so that recovery reads them.
-            by_partition.setdefault(event.message.partition, []).append((_json(subject), _json(value)))
+            # The value and the bytes the table's serializers would write (JSON), so that recovery reads them.
+            value, record = state.to_record()
+            self._store(subject, value, event)
+            by_partition.setdefault(event.message.partition, []).append((_json(subject), record))
             due = state.due(clears=False)  # the wall clock's; event time clears (`_event_time`)
             if due is not None:
                 heapq.heappush(self._due, (due, subject))
@@ -491,6 +493,16 @@ class CidwatchWorker:
             pending.extend(await self._write_changelog(partition, records))
         if pending:
             await asyncio.wait_for(asyncio.gather(*pending), self.cfg.send_timeout)
+
+    def _store(self, subject: str, value: dict[str, Any], event: EventT) -> None:
+        """A subject's state into the local store, without Faust's own changelog send (`_write` sends it).
+        The memory store is told the key's partition; another (RocksDB) reads it from the current event."""
+        data = self.table.data
+        if isinstance(data, store.Store):
+            data.put(subject, value, event.message.partition)
+        else:
+            with in_partition_of(event):
+                data[subject] = value
 
     async def _write_changelog(self, partition: int, records: list[tuple[bytes, bytes | None]]) -> list[asyncio.Future]:
         """One partition's changelog records as whole record batches: one future per batch, not one

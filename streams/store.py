@@ -40,6 +40,12 @@ class Store(memory.Store):
         if event is not None:
             self._key_partition[key] = event.message.partition
 
+    def put(self, key: Any, value: Any, partition: int) -> None:
+        """`self[key] = value` for a key of `partition`, without making an event of it current first
+        (`in_partition_of`: a context variable set and reset for each subject of every batch)."""
+        self.data[key] = value
+        self._key_partition[key] = partition
+
     def __delitem__(self, key: Any) -> None:
         """A key the worker tombstones (an expired keyed state): it leaves its partition's keys too, or
         those would grow with every consumer state ever expired."""
