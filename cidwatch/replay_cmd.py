@@ -122,12 +122,6 @@ def run(args: argparse.Namespace) -> int:
     except InputError as exc:
         raise CliError(str(exc)) from exc
     writable_folder(args.out)
-    if not engine.hash_key:
-        # Decisions name consumers by their number's hash (fr.telemarketing_frequency): unkeyed, a hash in
-        # these files gives the number back to whoever hashes the numbering plan.
-        print("cidwatch replay: no hash key: destination hashes in --out are unkeyed; give the workers' key "
-              "(--hash-key-file, CIDWATCH_HASH_KEY_FILE or CIDWATCH_HASH_KEY) to keep them keyed and decide "
-              "as the stream does", file=sys.stderr)
     skipped: Counter[str] = Counter()
     assume_tz = assume_zone(args.assume_tz)
     try:  # records are read as the replay goes: memory follows its state, not the input's size
@@ -146,6 +140,13 @@ def run(args: argparse.Namespace) -> int:
     for line in summary_lines(result, engine.inventory):
         print(line)
     print(f"wrote {args.out / 'decisions.jsonl'}, {args.out / 'rejects.jsonl'}, {args.out / 'summary.csv'}")
+    if not engine.hash_key:
+        # Decisions name consumers by their number's hash (fr.telemarketing_frequency): unkeyed, a hash in
+        # these files gives the number back to whoever hashes the numbering plan. Said once they are
+        # written, so that bad input keeps its one line.
+        print("cidwatch replay: no hash key: destination hashes in --out are unkeyed; give the workers' key "
+              "(--hash-key-file, CIDWATCH_HASH_KEY_FILE or CIDWATCH_HASH_KEY) to keep them keyed and decide "
+              "as the stream does", file=sys.stderr)
     return 0
 
 
