@@ -16,7 +16,7 @@ import hashlib
 import heapq
 import json
 import struct
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from rules.errors import CidwatchError
@@ -140,6 +140,20 @@ class SeenCalls(dict[int, float]):
         return (SeenCalls, (list(self.items()),))
 
 
+def due_of(timed: Iterable[float], expires: float | None, clears: Iterable[float],
+           with_clears: bool = True) -> float | None:
+    """When a subject's timers next have something to do: the earliest time-boxed block's `until`, keyed
+    state's expiry and (`with_clears`) threshold clear. Without the clears, the stream's wall clock's: only
+    what comes before every planned clear, which event time makes (streams/clears.py), so the clock never
+    passes one (a clear may lift a block before its `until`). Also read off a stored state's fields."""
+    times = [*timed, *(() if expires is None else (expires,))]
+    planned = list(clears)
+    if planned:
+        first = min(planned)
+        times = [*times, first] if with_clears else [t for t in times if t < first]
+    return min(times) if times else None
+
+
 class SubjectState:
     """One subject's memory. Mutated in place by the engine; `to_dict`/`from_dict` for the changelog."""
 
@@ -171,17 +185,8 @@ class SubjectState:
 
     def due(self, clears: bool = True) -> float | None:
         """The earliest `until` of this subject's time-boxed blocks, when a keyed state expires, and (with
-        `clears`) when a threshold level clears: for the timers' index. Without `clears`, the stream's wall
-        clock's: only what comes before every planned clear, which event time makes (streams/clears.py), so
-        the clock never passes one (a clear may lift a block before its `until`)."""
-        times = [*self.timed.values(), *(() if self.expires is None else (self.expires,))]
-        if self.clears:
-            first = min(self.clears.values())
-            if clears:
-                times.append(first)
-            else:
-                times = [t for t in times if t < first]
-        return min(times) if times else None
+        `clears`) when a threshold level clears: for the timers' index (`due_of`)."""
+        return due_of(self.timed.values(), self.expires, self.clears.values(), clears)
 
     def forget(self) -> None:
         """Drop everything: a keyed state past `expires` (no attempt left in its window) is not kept."""

@@ -57,7 +57,7 @@ from rules.decision import Decision, cleared_message
 from rules.engine import Engine
 from rules.pack import load_packs
 from rules.risk import RiskConfig
-from rules.state import StateError, SubjectState
+from rules.state import StateError, SubjectState, due_of
 from streams import store, web
 from streams.alerting import AlertPoster
 from streams.batch import Batch, Outgoing
@@ -717,14 +717,12 @@ class CidwatchWorker:
             self.metrics.set_blocks(subject, blocks)
             for block in blocks:
                 self.poster.submit(block)
-            due = [*(stored.get("timed") or {}).values(), *filter(None, [stored.get("expires")])]
-            clears = stored.get("clears")
-            if clears:  # as `SubjectState.due(clears=False)`: the clock never passes a planned clear
-                first = min(clears.values())
-                due = [until for until in due if until < first]
-                self.clears.note(partition_of(subject, self.cfg.partitions), subject, first)
-            if due:
-                self._due.append((min(due), subject))
+            clears = (stored.get("clears") or {}).values()
+            if clears:
+                self.clears.note(partition_of(subject, self.cfg.partitions), subject, min(clears))
+            due = due_of((stored.get("timed") or {}).values(), stored.get("expires"), clears, with_clears=False)
+            if due is not None:
+                self._due.append((due, subject))
         heapq.heapify(self._due)
         self._scanned = True
         # What exists now (Faust, aiokafka, the recovered table) lives as long as the worker: out of the
